@@ -1,0 +1,89 @@
+"""The ``avif`` image codec through imagecodecs (libavif + libaom): 8, 10 and 12 bits, lossy and lossless.
+
+Quality 0-100 is libavif's own quality (100 = lossless), which sets the AV1 quantiser.
+Grayscale: imagecodecs encodes a 2-D array losslessly whatever the quality, so a lossy picture is
+given as three identical channels with ``pixelformat=YUV400``: libavif converts it to a single
+luma plane (R = G = B gives Y = R exactly in full range) and stores a monochrome AV1 image, no chroma.
+The lossless mode keeps the 2-D path, which is smaller than lossless RGB. docs/codecs.md gives
+the measured cost. The metadata payload is a top-level ``scdc`` box appended after the image data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import imagecodecs
+
+from spectrocodec import hookimpl
+from spectrocodec.errors import FormatError
+from spectrocodec.interfaces import DecodedImage, ImageCodec
+
+from . import isobmff
+
+BOX = b"scdc"
+AVIF_BRANDS = (b"avif", b"avis", b"mif1", b"miaf")
+YUV400 = 4
+
+
+def sniff_avif(data: bytes) -> bool:
+    """ISOBMFF ``ftyp`` box whose major brand is an AVIF brand."""
+    return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis")
+
+
+def av1_bit_depth(data: bytes) -> int | None:
+    """Bit depth from the ``av1C`` property (high_bitdepth / twelve_bit flags), None if absent."""
+    av1c = isobmff.find_property(data, b"av1C")
+    if av1c is None or len(av1c) < 3:
+        return None
+    flags = av1c[2]
+    return 12 if flags & 0x20 else 10 if flags & 0x40 else 8
+
+
+class AvifCodec(ImageCodec):
+    """AVIF through imagecodecs: uint8/uint16 (height, width) ↔ .avif bytes."""
+
+    name = "avif"
+    backend = "imagecodecs"
+    preference = 10
+    extension = ".avif"
+    mime = "image/avif"
+    bit_depths = (8, 10, 12)
+    lossy = True
+    lossless = True
+    quality_range = (0, 100)
+    defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2}
+
+    def encode(self, image: np.ndarray, bits: int, metadata: bytes) -> bytes:
+        self.check_bits(bits)
+        image = np.ascontiguousarray(image, dtype=np.uint8 if bits == 8 else np.uint16)
+        kwargs = dict(bitspersample=bits, speed=int(self.params["speed"]), numthreads=int(self.params["threads"]))
+        if self.params["lossless"] or self.params["quality"] >= 100:
+            data = imagecodecs.avif_encode(image, level=100, **kwargs)
+        else:
+            rgb = np.repeat(image[:, :, None], 3, axis=2)
+            data = imagecodecs.avif_encode(rgb, level=int(round(self.params["quality"])), pixelformat=YUV400, **kwargs)
+        return isobmff.append_box(data, BOX, metadata)
+
+    def decode(self, data: bytes) -> DecodedImage:
+        size = isobmff.image_size(data)
+        if size is None:
+            raise FormatError("the AVIF file has no image size (ispe); it is damaged or truncated")
+        if size[0] * size[1] > self.max_pixels:
+            raise FormatError(f"the AVIF image claims {size[0]} x {size[1]} pixels, more than spectrocodec decodes; refusing it")
+        metadata = isobmff.find_box(data, BOX)
+        try:
+            pixels = imagecodecs.avif_decode(data, numthreads=int(self.params["threads"]))
+        except Exception as exc:
+            raise FormatError(f"cannot decode the AVIF image ({' '.join(str(exc).split())}); the file is damaged") from None
+        if pixels.ndim == 3:
+            pixels = pixels[:, :, 0]
+        bits = av1_bit_depth(data) or (8 if pixels.dtype == np.uint8 else 16)
+        return DecodedImage(np.ascontiguousarray(pixels), bits, metadata)
+
+    @classmethod
+    def sniff(cls, data: bytes) -> bool:
+        return sniff_avif(data)
+
+
+@hookimpl
+def spectrocodec_image_codecs():
+    return [AvifCodec]

@@ -1,0 +1,132 @@
+"""The Python API by name: encode, decode, info. Components are looked up in the registry.
+
+    data = encode("speech.wav", codec="avif", quality=60, bits=10)   # bytes of an AVIF file
+    waveform, rate = decode(data, vocoder="auto", device="auto")     # float32 (samples,), Hz
+    info(data)                                                       # dict: codec, bits, kbps...
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .audio import check_audio, read_audio
+from .errors import InputError
+from .pipeline import Decoded, Pipeline
+from .registry import Registry
+
+AudioSource = str | os.PathLike | np.ndarray
+
+
+def load_audio(source: AudioSource, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """A path or an array → (float32 (samples, channels), rate). An array needs ``sample_rate``."""
+    if isinstance(source, (str, os.PathLike)):
+        if sample_rate is not None:
+            raise InputError("sample_rate is only for arrays; a file knows its own rate")
+        return read_audio(source)
+    if sample_rate is None:
+        raise InputError("an array of samples needs sample_rate=...")
+    return check_audio(source, sample_rate), int(sample_rate)
+
+
+def make_codec(codec: str | dict = "avif", quality: float | None = None, lossless: bool | None = None,
+               backend: str | None = None, registry: Registry | None = None, **params: Any):
+    """An ImageCodec instance by name (or config dict) with the common and codec-specific params."""
+    registry = registry or Registry.default()
+    config = {"name": codec} if isinstance(codec, str) else dict(codec)
+    if backend:
+        config["backend"] = backend
+    return registry.create("codec", config, quality=quality, lossless=lossless or None, **params)
+
+
+def make_vocoder(vocoder: str | dict = "auto", feature: str = "speecht5", device: str = "auto",
+                 registry: Registry | None = None, **params: Any):
+    """A Vocoder instance: by name, or ``"auto"`` (HiFi-GAN when its weights are available
+    without a download, else the weights-free griffinlim). Returns (vocoder, note) where note
+    says which one ``auto`` chose and why, or is empty."""
+    registry = registry or Registry.default()
+    note = ""
+    if vocoder == "auto":
+        cls = registry.auto_vocoder(feature)
+        skipped = [c for c in registry.classes("vocoder")
+                   if feature in c.accepts and c.priority > cls.priority and c.unavailable()]  # type: ignore[attr-defined]
+        note = f"vocoder: {cls.name}"
+        if skipped:
+            note += "".join(f" ({c.name} not used: {c.unavailable()})" for c in skipped)
+        vocoder = cls.name
+    config = {"name": vocoder} if isinstance(vocoder, str) else dict(vocoder)
+    return registry.create("vocoder", config, device=device, **params), note
+
+
+def encode(source: AudioSource, sample_rate: int | None = None, codec: str | dict = "avif",
+           quality: float | None = None, bits: int = 10, range: str = "adaptive",
+           lossless: bool = False, backend: str | None = None, feature: str | dict = "speecht5",
+           **codec_params: Any) -> bytes:
+    """Audio file path or array → bytes of an image file (AVIF by default).
+
+    source: a path (any format soundfile reads) or float32 samples (samples,) / (samples, channels)
+    with ``sample_rate`` in Hz. quality: 0-100, higher is better (codec default if None).
+    bits: 8, 10 or 12 (what the codec supports). range: "adaptive" (the file's min/max) or "fixed".
+    """
+    registry = Registry.default()
+    audio, rate = load_audio(source, sample_rate)
+    pipe = Pipeline(
+        extractor=registry.create("feature", feature),  # type: ignore[arg-type]
+        codec=make_codec(codec, quality, lossless, backend, registry, **codec_params),
+        bits=bits, range_mode=range, registry=registry,
+    )
+    return pipe.encode(audio, rate)
+
+
+def _read_bytes(data: bytes | str | os.PathLike) -> bytes:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    path = Path(data)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give an encoded image file")
+    if not path.exists():
+        raise InputError(f"{path} does not exist")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def read_features(data: bytes | str | os.PathLike) -> Decoded:
+    """Encoded bytes (or a path) → Decoded: features float32 (frames, bins), header, codec."""
+    return Pipeline().read(_read_bytes(data))
+
+
+def decode(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", device: str = "auto",
+           **vocoder_params: Any) -> tuple[np.ndarray, int]:
+    """Encoded bytes (or a path) → (waveform float32 (samples,), sample rate in Hz)."""
+    registry = Registry.default()
+    raw = _read_bytes(data)
+    pipe = Pipeline(registry=registry)
+    decoded = pipe.read(raw)
+    voc, _ = make_vocoder(vocoder, decoded.header.feature["name"], device, registry, **vocoder_params)
+    pipe.vocoder = voc
+    return pipe.decode(raw)
+
+
+def info(data: bytes | str | os.PathLike) -> dict[str, Any]:
+    """What an encoded file holds: codec, bit depth, range, size, duration, bitrate, metadata."""
+    raw = _read_bytes(data)
+    decoded = read_features(raw)
+    header = decoded.header
+    duration = header.duration if not decoded.legacy else (decoded.width - 1) * 256 / 16000
+    codec = decoded.codec
+    return {
+        "codec": codec.name, "backend": codec.backend, "mime": codec.mime,
+        "bits": header.bits, "width": decoded.width, "height": decoded.height,
+        "range": [header.lo, header.hi], "range_mode": header.range_mode,
+        "duration_s": duration, "bytes": len(raw),
+        "kbps": (len(raw) * 8 / duration / 1000) if duration > 0 else None,
+        "sample_rate": header.sample_rate, "num_samples": header.num_samples,
+        "channels": header.channels, "feature": header.feature,
+        "legacy": decoded.legacy, "format_version": None if decoded.legacy else header.version,
+    }
+

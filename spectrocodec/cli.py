@@ -1,0 +1,243 @@
+"""The ``spectrocodec`` command: encode, decode, info, plugins.
+
+Every failure prints one line ``spectrocodec: error: ...`` and exits non-zero (2 for bad input,
+1 for an internal error, 130 when interrupted); set SPECTROCODEC_DEBUG=1 to see a traceback.
+Heavy modules (numpy codecs, torch) are imported only by the subcommand that needs them, so
+``spectrocodec --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import InputError, SpectrocodecError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
+    """["speed=8", "tag=x"] → {"speed": 8, "tag": "x"} (values parsed as JSON when they can be)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--param takes KEY=VALUE, not '{pair}'")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="spectrocodec", description="Compress audio as pictures: audio → log-mel spectrogram → image (AVIF, WebP, JPEG XL, ...) → audio again through a vocoder.")
+    parser.add_argument("--version", action="version", version=f"spectrocodec {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    enc = sub.add_parser("encode", help="audio file → image file", description="Encode an audio file (WAV, FLAC, OGG, MP3...) as an image.")
+    enc.add_argument("input", help="audio file")
+    enc.add_argument("-o", "--output", help="output image (default: INPUT's stem + the codec's extension, beside it)")
+    enc.add_argument("--codec", default="avif", help="image codec (default avif; see 'spectrocodec plugins')")
+    enc.add_argument("--backend", help="codec backend, when a codec has several")
+    enc.add_argument("--quality", type=float, help="0-100, higher is better (codec default if omitted)")
+    enc.add_argument("--lossless", action="store_true", help="lossless image (where the codec has a lossless mode)")
+    enc.add_argument("--bits", type=int, default=10, help="bits per pixel: 8, 10 or 12 (default 10)")
+    enc.add_argument("--range", choices=("adaptive", "fixed"), default="adaptive", help="feature range: the file's own min/max (default) or fixed [-11, 4]")
+    enc.add_argument("--speed", type=int, help="encoder speed where the codec has one (avif: 0 slowest/best .. 10 fastest)")
+    enc.add_argument("--param", action="append", metavar="KEY=VALUE", help="other codec parameter (repeatable)")
+    enc.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    enc.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+
+    dec = sub.add_parser("decode", help="image file → WAV", description="Decode an image made by 'spectrocodec encode' (or a plain audio-avif AVIF) to a WAV file.")
+    dec.add_argument("input", help="encoded image file (the format is recognised from its bytes)")
+    dec.add_argument("-o", "--output", help="output WAV (default: INPUT's stem + .wav, beside it)")
+    dec.add_argument("--vocoder", default="auto", help="auto (HiFi-GAN if its weights are available offline, else griffinlim), griffinlim, hifigan, ...")
+    dec.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the vocoder runs (default auto: CUDA when present)")
+    dec.add_argument("--vocoder-weights", metavar="PATH_OR_HUB_ID", help="HiFi-GAN weights: a local directory or hub id")
+    dec.add_argument("--param", action="append", metavar="KEY=VALUE", help="other vocoder parameter, e.g. iterations=64 (repeatable)")
+    dec.add_argument("--rate", default="model", help="output sample rate: 'model' (the vocoder's, 16000 for speecht5; default), 'original', or Hz")
+    dec.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    dec.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+
+    inf = sub.add_parser("info", help="what an encoded file holds", description="Show codec, bit depth, range, duration, bitrate and metadata of an encoded file.")
+    inf.add_argument("input", help="encoded image file")
+    inf.add_argument("--json", action="store_true", help="print JSON")
+
+    plg = sub.add_parser("plugins", help="list feature extractors, codecs and vocoders", description="List every installed plugin by kind, with its status and capabilities.")
+    plg.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from . import api
+    from .files import check_output, write_bytes
+
+    source = Path(args.input)
+    codec = api.make_codec(args.codec, args.quality, args.lossless, args.backend,
+                           speed=args.speed, **_params(args.param))
+    output = Path(args.output) if args.output else source.with_suffix(codec.extension)
+    check_output(output, args.force, inputs=(source,))
+    codec.check_bits(args.bits)
+    data = api.encode(source, codec=codec.get_config() | {"backend": codec.backend}, bits=args.bits, range=args.range)
+    write_bytes(output, data, force=args.force)
+    if not args.quiet:
+        details = api.info(data)
+        print(f"{output}: {len(data)} bytes, {details['duration_s']:.2f} s, {details['kbps']:.2f} kbps "
+              f"({codec.name}, {args.bits}-bit, {args.range} range)")
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from . import api
+    from .audio import resample, write_wav
+    from .files import check_output
+    from .pipeline import Pipeline
+
+    source = Path(args.input)
+    output = Path(args.output) if args.output else source.with_suffix(".wav")
+    check_output(output, args.force, inputs=(source,))
+    raw = api._read_bytes(source)
+    pipe = Pipeline()
+    decoded = pipe.read(raw)
+    params = _params(args.param)
+    vocoder = args.vocoder
+    if args.vocoder_weights:
+        params["weights"] = args.vocoder_weights
+        vocoder = "hifigan" if vocoder == "auto" else vocoder
+    voc, note = api.make_vocoder(vocoder, decoded.header.feature["name"], args.device, **params)
+    if note and not args.quiet:
+        print(note, file=sys.stderr)
+    pipe.vocoder = voc
+    waveform, rate = pipe.decode(raw)
+    if args.rate != "model":
+        target = decoded.header.sample_rate if args.rate == "original" else _rate(args.rate)
+        waveform, rate = resample(waveform, rate, target), target
+    write_wav(output, waveform, rate, force=args.force)
+    if not args.quiet:
+        print(f"{output}: {len(waveform) / rate:.2f} s at {rate} Hz ({voc.name} on {getattr(voc, 'device_name', args.device)})")
+    return 0
+
+
+def _rate(text: str) -> int:
+    try:
+        rate = int(text)
+    except ValueError:
+        rate = 0
+    if not 1000 <= rate <= 384000:
+        raise InputError(f"--rate takes 'model', 'original' or a rate in Hz from 1000 to 384000, not '{text}'")
+    return rate
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from . import api
+
+    details = api.info(args.input)
+    if args.json:
+        print(json.dumps(details, indent=2))
+        return 0
+    kbps = f"{details['kbps']:.2f} kbps" if details["kbps"] else "n/a"
+    lines = [
+        f"file:        {args.input}",
+        f"codec:       {details['codec']} ({details['mime']}, backend {details['backend']})",
+        f"image:       {details['width']} x {details['height']} pixels, {details['bits']}-bit",
+        f"range:       [{details['range'][0]:.4f}, {details['range'][1]:.4f}] ({details['range_mode']})",
+        f"duration:    {details['duration_s']:.3f} s",
+        f"size:        {details['bytes']} bytes, {kbps}",
+        f"original:    {details['sample_rate']} Hz, {details['channels']} channel(s), {details['num_samples']} samples",
+        f"features:    {json.dumps(details['feature'])}",
+        f"metadata:    " + ("none (plain audio-avif image: fixed range, 8-bit assumed)" if details["legacy"] else f"spectrocodec format version {details['format_version']}"),
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .registry import Registry
+
+    registry = Registry.default()
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for kind in ("feature", "codec", "vocoder"):
+        for cls in registry.classes(kind):
+            reason = cls.unavailable()
+            row: dict[str, Any] = {"name": cls.name, "plugin": registry.plugin_of.get(cls, ""),
+                                   "status": "ok" if reason is None else f"unavailable: {reason}"}
+            if kind == "codec":
+                row.update(backend=cls.backend, preference=cls.preference, extension=cls.extension, mime=cls.mime,
+                           bits=list(cls.bit_depths), lossy=cls.lossy, lossless=cls.lossless,
+                           quality=list(cls.quality_range), defaults=dict(cls.defaults))
+            elif kind == "vocoder":
+                row.update(accepts=list(cls.accepts), devices=list(cls.devices), priority=cls.priority)
+            elif kind == "feature":
+                row.update(sample_rate=cls.sample_rate, hop=cls.hop_length, bins=cls.n_bins)
+            rows.setdefault(kind, []).append(row)
+    broken = [{"name": b.name, "source": b.source, "status": f"broken: {b.reason}"} for b in registry.broken]
+    if args.json:
+        print(json.dumps({**rows, "broken": broken}, indent=2))
+        return 0
+    titles = {"feature": "Feature extractors", "codec": "Image codecs", "vocoder": "Vocoders"}
+    for kind, title in titles.items():
+        print(f"{title}:")
+        for row in rows.get(kind, []):
+            if kind == "codec":
+                modes = "/".join(m for m, ok in (("lossy", row["lossy"]), ("lossless", row["lossless"])) if ok)
+                caps = f"{row['extension']:6} {','.join(map(str, row['bits']))}-bit, {modes}, quality {row['quality'][0]}-{row['quality'][1]}, backend {row['backend']}"
+            elif kind == "vocoder":
+                caps = f"features {','.join(row['accepts'])}; devices {','.join(row['devices'])}"
+            else:
+                caps = f"{row['sample_rate']} Hz, hop {row['hop']}, {row['bins']} bins"
+            print(f"  {row['name']:12} {row['status']:10}  {caps}")
+        if not rows.get(kind):
+            print("  (none)")
+    if broken:
+        print("Broken plugins:")
+        for row in broken:
+            print(f"  {row['name']:12} {row['status']}  ({row['source']})")
+    return 0
+
+
+COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "plugins": cmd_plugins}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except SpectrocodecError as exc:
+        print(f"spectrocodec: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("spectrocodec: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("spectrocodec: error: out of memory; try a shorter file or free memory", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: still one line unless asked for the traceback
+        if os.environ.get("SPECTROCODEC_DEBUG"):
+            raise
+        detail = " ".join(str(exc).split())
+        print(f"spectrocodec: internal error: {type(exc).__name__}: {detail} (set SPECTROCODEC_DEBUG=1 for a traceback and please report it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Features ↔ pixels: the linear map from float features to an integer image and back.
+
+Time is the image width, feature bins its height, low bins at the bottom (row 0 is the highest
+bin). A feature value v maps to round((v - lo) / (hi - lo) * (2**bits - 1)), clipped. The range is
+either fixed (the extractor's ``fixed_range``, [-11, 4] for speecht5, as audio-avif did) or adaptive
+(the file's own min/max, the default), stored as float32 in the file's metadata.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+
+RANGE_MODES = ("adaptive", "fixed")
+BIT_DEPTHS = (8, 10, 12, 16)
+
+
+def feature_range(features: np.ndarray, mode: str, fixed: tuple[float, float]) -> tuple[float, float]:
+    """(lo, hi) as float32-representable floats: the file's min/max, or ``fixed``.
+
+    features: float32 (frames, bins). A constant input (silence) gets a range one unit wide, so
+    that nothing divides by zero.
+    """
+    if mode == "fixed":
+        lo, hi = fixed
+    elif mode == "adaptive":
+        if features.size == 0:
+            lo, hi = fixed
+        else:
+            lo, hi = float(np.min(features)), float(np.max(features))
+    else:
+        raise InputError(f"unknown range mode '{mode}'; use adaptive or fixed")
+    lo32, hi32 = float(np.float32(lo)), float(np.float32(hi))
+    if not hi32 > lo32:
+        hi32 = float(np.float32(lo32 + 1.0))
+    return lo32, hi32
+
+
+def to_image(features: np.ndarray, lo: float, hi: float, bits: int) -> np.ndarray:
+    """features float32 (frames, bins) → image (bins, frames), uint8 if bits == 8 else uint16."""
+    top = (1 << bits) - 1
+    scaled = (np.asarray(features, np.float32).T[::-1] - np.float32(lo)) * np.float32(top / (hi - lo))
+    np.clip(np.rint(scaled, out=scaled), 0, top, out=scaled)
+    return scaled.astype(np.uint8 if bits == 8 else np.uint16)
+
+
+def from_image(image: np.ndarray, lo: float, hi: float, bits: int) -> np.ndarray:
+    """image (bins, frames) uint → features float32 (frames, bins)."""
+    top = (1 << bits) - 1
+    pixels = np.minimum(np.asarray(image)[::-1].T, top).astype(np.float32)
+    return np.ascontiguousarray(pixels * np.float32((hi - lo) / top) + np.float32(lo))

@@ -1,0 +1,156 @@
+"""Pipeline: FeatureExtractor → mapping → ImageCodec, and back through a Vocoder.
+
+A Pipeline is composed from component objects (bring your own) and holds no other state::
+
+    pipe = Pipeline(extractor=SpeechT5Features(), codec=AvifCodec(quality=60), bits=10)
+    data = pipe.encode(samples, 44100)        # bytes of an AVIF file
+    waveform, rate = pipe.decode(data)        # float32 (samples,), 16000
+
+Decoding needs nothing but the bytes: the codec is recognised from them, the extractor and the
+mapping come from the embedded metadata (fileformat.py), the vocoder is the pipeline's or the best
+available one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import fileformat, mapping
+from .audio import check_audio
+from .errors import FormatError, PluginError
+from .interfaces import FeatureExtractor, ImageCodec, Vocoder
+from .registry import Registry
+
+
+@dataclass
+class Decoded:
+    """An encoded file read back to features, before any vocoder."""
+
+    features: np.ndarray  # float32 (frames, bins)
+    header: fileformat.Header
+    codec: type[ImageCodec]
+    legacy: bool  # True for a plain image without spectrocodec metadata
+    width: int
+    height: int
+
+
+class Pipeline:
+    """Audio ↔ image bytes with explicit components; any left as None is taken from the registry
+    (extractor "speecht5", codec "avif", vocoder: the best available for the features)."""
+
+    def __init__(
+        self,
+        extractor: FeatureExtractor | None = None,
+        codec: ImageCodec | None = None,
+        vocoder: Vocoder | None = None,
+        bits: int = 10,
+        range_mode: str = "adaptive",
+        registry: Registry | None = None,
+    ) -> None:
+        self.registry = registry or Registry.default()
+        self.extractor = extractor
+        self.codec = codec
+        self.vocoder = vocoder
+        self.bits = bits
+        self.range_mode = range_mode
+        if range_mode not in mapping.RANGE_MODES:
+            raise PluginError(f"unknown range mode '{range_mode}'; use adaptive or fixed")
+
+    # -- encoding -----------------------------------------------------------------------------
+    def _extractor(self) -> FeatureExtractor:
+        if self.extractor is None:
+            self.extractor = self.registry.create("feature", "speecht5")  # type: ignore[assignment]
+        return self.extractor  # type: ignore[return-value]
+
+    def _codec(self) -> ImageCodec:
+        if self.codec is None:
+            self.codec = self.registry.create("codec", "avif")  # type: ignore[assignment]
+        return self.codec  # type: ignore[return-value]
+
+    def encode(self, audio: np.ndarray, sample_rate: int) -> bytes:
+        """audio float32 (samples,) or (samples, channels) at sample_rate Hz → image file bytes."""
+        codec, extractor = self._codec(), self._extractor()
+        codec.check_bits(self.bits)  # refuse before any work
+        audio = check_audio(audio, sample_rate)
+        features = extractor.extract(audio, sample_rate)
+        return self.encode_features(features, sample_rate, audio.shape[0], audio.shape[1])
+
+    def encode_features(self, features: np.ndarray, sample_rate: int, num_samples: int, channels: int = 1) -> bytes:
+        """features float32 (frames, bins) from this pipeline's extractor → image file bytes.
+        sample_rate, num_samples, channels describe the original audio (stored in the metadata)."""
+        codec, extractor = self._codec(), self._extractor()
+        codec.check_bits(self.bits)
+        lo, hi = mapping.feature_range(features, self.range_mode, extractor.fixed_range)
+        header = fileformat.Header(
+            bits=self.bits, lo=lo, hi=hi, range_mode=self.range_mode, sample_rate=int(sample_rate),
+            num_samples=int(num_samples), channels=int(channels), feature=extractor.get_config(),
+        )
+        image = mapping.to_image(features, lo, hi, self.bits)
+        return codec.encode(image, self.bits, fileformat.pack(header))
+
+    # -- decoding -----------------------------------------------------------------------------
+    def read(self, data: bytes) -> Decoded:
+        """Image file bytes → features and header, without vocoding."""
+        data = bytes(data)
+        codec_cls = type(self.codec) if self.codec is not None and type(self.codec).sniff(data[:64]) else None
+        codec_cls = codec_cls or self.registry.codec_for_bytes(data)
+        codec = self.codec if self.codec is not None and type(self.codec) is codec_cls else codec_cls()
+        decoded = codec.decode(data)
+        image = np.asarray(decoded.image)
+        if image.ndim != 2 or image.shape[0] == 0 or image.shape[1] == 0:
+            raise FormatError(f"the {codec_cls.name} image has shape {image.shape}, not a spectrogram")
+        height, width = image.shape
+        legacy = decoded.metadata is None
+        if legacy:
+            if decoded.bits != 8:
+                raise FormatError(f"this {decoded.bits}-bit {codec_cls.name} image has no spectrocodec metadata; only 8-bit audio-avif images decode without it")
+            header = fileformat.legacy_header(width)
+        else:
+            header = fileformat.unpack(decoded.metadata)
+            if header.bits != decoded.bits and not (header.bits <= 8 and decoded.bits == 8):
+                raise FormatError(f"metadata says {header.bits}-bit pixels but the image is {decoded.bits}-bit; the file is damaged")
+        extractor = self._extractor_for(header)
+        if height != extractor.n_bins:
+            raise FormatError(f"the image is {height} pixels high but '{extractor.name}' features have {extractor.n_bins} bins")
+        if not legacy:
+            expected = extractor.num_frames(_resampled_length(header, extractor.sample_rate))
+            if abs(expected - width) > 2:
+                raise FormatError(f"metadata says {header.num_samples} samples ({expected} frames) but the image holds {width} frames; the file is damaged")
+        features = mapping.from_image(image, header.lo, header.hi, header.bits)
+        return Decoded(features, header, codec_cls, legacy, width, height)
+
+    def _extractor_for(self, header: fileformat.Header) -> FeatureExtractor:
+        if self.extractor is not None and self.extractor.get_config() == header.feature:
+            return self.extractor
+        return self.registry.create("feature", dict(header.feature))  # type: ignore[return-value]
+
+    def decode(self, data: bytes) -> tuple[np.ndarray, int]:
+        """Image file bytes → (waveform float32 (samples,), sample rate in Hz of the extractor),
+        trimmed to the original duration."""
+        decoded = self.read(data)
+        extractor = self._extractor_for(decoded.header)
+        vocoder = self.vocoder_for(extractor.name)
+        waveform = vocoder.vocode(decoded.features)
+        return fit_length(waveform, _resampled_length(decoded.header, extractor.sample_rate)), extractor.sample_rate
+
+    def vocoder_for(self, feature_name: str) -> Vocoder:
+        if self.vocoder is None:
+            self.vocoder = self.registry.auto_vocoder(feature_name)()
+        if feature_name not in self.vocoder.accepts:
+            raise PluginError(f"vocoder '{self.vocoder.name}' cannot vocode '{feature_name}' features; it takes {', '.join(self.vocoder.accepts)}")
+        return self.vocoder
+
+
+def _resampled_length(header: fileformat.Header, rate: int) -> int:
+    """The original sample count expressed at ``rate`` Hz."""
+    return int(round(header.num_samples * rate / header.sample_rate))
+
+
+def fit_length(waveform: np.ndarray, length: int) -> np.ndarray:
+    """Trim or zero-pad float32 (samples,) to ``length`` samples."""
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if len(waveform) >= length:
+        return waveform[:length]
+    return np.concatenate([waveform, np.zeros(length - len(waveform), np.float32)])
