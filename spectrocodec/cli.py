@@ -45,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     enc = sub.add_parser("encode", help="audio file → image file", description="Encode an audio file (WAV, FLAC, OGG, MP3...) as an image.")
-    enc.add_argument("input", help="audio file")
-    enc.add_argument("-o", "--output", help="output image (default: INPUT's stem + the codec's extension, beside it)")
+    enc.add_argument("input", help="audio file, or a folder to encode every audio file in it (recursively)")
+    enc.add_argument("-o", "--output", help="output image (default: INPUT's stem + the codec's extension, beside it); for a folder, the output folder")
     enc.add_argument("--codec", default="avif", help="image codec (default avif; see 'spectrocodec plugins')")
     enc.add_argument("--backend", help="codec backend, when a codec has several")
     enc.add_argument("--quality", type=float, help="0-100, higher is better (codec default if omitted)")
@@ -56,22 +56,47 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--speed", type=int, help="encoder speed where the codec has one (avif: 0 slowest/best .. 10 fastest)")
     enc.add_argument("--param", action="append", metavar="KEY=VALUE", help="other codec parameter (repeatable)")
     enc.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    enc.add_argument("-j", "--jobs", type=int, default=0, help="folders: files encoded in parallel (default: one per CPU core)")
     enc.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
     dec = sub.add_parser("decode", help="image file → WAV", description="Decode an image made by 'spectrocodec encode' (or a plain audio-avif AVIF) to a WAV file.")
-    dec.add_argument("input", help="encoded image file (the format is recognised from its bytes)")
-    dec.add_argument("-o", "--output", help="output WAV (default: INPUT's stem + .wav, beside it)")
+    dec.add_argument("input", help="encoded image file (the format is recognised from its bytes), or a folder of them")
+    dec.add_argument("-o", "--output", help="output WAV (default: INPUT's stem + .wav, beside it); for a folder, the output folder")
     dec.add_argument("--vocoder", default="auto", help="auto (HiFi-GAN if its weights are available offline, else griffinlim), griffinlim, hifigan, ...")
     dec.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the vocoder runs (default auto: CUDA when present)")
     dec.add_argument("--vocoder-weights", metavar="PATH_OR_HUB_ID", help="HiFi-GAN weights: a local directory or hub id")
     dec.add_argument("--param", action="append", metavar="KEY=VALUE", help="other vocoder parameter, e.g. iterations=64 (repeatable)")
     dec.add_argument("--rate", default="model", help="output sample rate: 'model' (the vocoder's, 16000 for speecht5; default), 'original', or Hz")
     dec.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    dec.add_argument("-j", "--jobs", type=int, default=0, help="folders: files decoded in parallel (default: one per CPU core)")
     dec.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
     inf = sub.add_parser("info", help="what an encoded file holds", description="Show codec, bit depth, range, duration, bitrate and metadata of an encoded file.")
     inf.add_argument("input", help="encoded image file")
     inf.add_argument("--json", action="store_true", help="print JSON")
+
+    rep = sub.add_parser("report", help="listening report: encode/decode at several settings, one HTML page", description="Encode and decode files or folders at several configurations and write a self-contained index.html to compare them by ear and eye.")
+    rep.add_argument("inputs", nargs="+", metavar="IN", help="audio files and/or folders (recursively)")
+    rep.add_argument("-o", "--output", required=True, help="output folder")
+    rep.add_argument("--codec", default="avif", help="comma-separated codecs (default avif)")
+    rep.add_argument("--quality", default="30,50,70,90", help="comma-separated qualities (default 30,50,70,90)")
+    rep.add_argument("--bits", default="10", help="comma-separated bit depths (default 10)")
+    rep.add_argument("--range", choices=("adaptive", "fixed"), default="adaptive", help="feature range (default adaptive)")
+    rep.add_argument("--vocoder", default="auto", help="vocoder (default auto)")
+    rep.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the vocoder runs")
+    rep.add_argument("-j", "--jobs", type=int, default=0, help="work in parallel (default: one per CPU core)")
+    rep.add_argument("-f", "--force", action="store_true", help="redo work whose outputs exist")
+
+    bch = sub.add_parser("bench", help="rate-distortion and speed benchmark, against Opus", description="Measure bitrate, feature distortion, PESQ-WB, STOI and speed of each configuration on a folder of audio, with Opus measured in the same run.")
+    bch.add_argument("inputs", nargs="+", metavar="IN", help="audio files and/or folders (recursively)")
+    bch.add_argument("-o", "--output", required=True, help="output folder (CSV, Markdown table, plot)")
+    bch.add_argument("--codec", default="avif", help="comma-separated codecs (default avif)")
+    bch.add_argument("--quality", default="10,30,50,70,90", help="comma-separated qualities")
+    bch.add_argument("--bits", default="10", help="comma-separated bit depths (default 10)")
+    bch.add_argument("--vocoder", default="auto", help="comma-separated vocoders (default auto)")
+    bch.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the vocoder runs")
+    bch.add_argument("--opus", default="6,8,12,16,24", help="Opus bitrates in kbps, or 'none'")
+    bch.add_argument("--force", action="store_true", help="redo measurements already in the CSV (default: resume)")
 
     plg = sub.add_parser("plugins", help="list feature extractors, codecs and vocoders", description="List every installed plugin by kind, with its status and capabilities.")
     plg.add_argument("--json", action="store_true", help="print JSON")
@@ -89,6 +114,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from .files import check_output, write_bytes
 
     source = Path(args.input)
+    if source.is_dir():
+        from . import batch
+
+        return batch.run_encode(args)
     codec = api.make_codec(args.codec, args.quality, args.lossless, args.backend,
                            speed=args.speed, **_params(args.param))
     output = Path(args.output) if args.output else source.with_suffix(codec.extension)
@@ -110,6 +139,10 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from .pipeline import Pipeline
 
     source = Path(args.input)
+    if source.is_dir():
+        from . import batch
+
+        return batch.run_decode(args)
     output = Path(args.output) if args.output else source.with_suffix(".wav")
     check_output(output, args.force, inputs=(source,))
     raw = api._read_bytes(source)
@@ -211,7 +244,20 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "plugins": cmd_plugins}
+def cmd_report(args: argparse.Namespace) -> int:
+    from . import report
+
+    return report.run(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    return bench.run(args)
+
+
+COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "plugins": cmd_plugins,
+            "report": cmd_report, "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

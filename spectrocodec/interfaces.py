@@ -116,6 +116,7 @@ class ImageCodec(Component):
     lossless: ClassVar[bool] = True
     quality_range: ClassVar[tuple[int, int]] = (0, 100)
     max_pixels: ClassVar[int] = 1 << 28  # decoders refuse larger images before allocating them
+    max_width: ClassVar[int] = 16384  # wider spectrograms are folded into strips (mapping.fold)
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

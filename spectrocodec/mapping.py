@@ -1,7 +1,9 @@
 """Features ↔ pixels: the linear map from float features to an integer image and back.
 
 Time is the image width, feature bins its height, low bins at the bottom (row 0 is the highest
-bin). A feature value v maps to round((v - lo) / (hi - lo) * (2**bits - 1)), clipped. The range is
+bin). A spectrogram wider than the codec's ``max_width`` is folded: cut into strips of
+``max_width`` frames stacked top to bottom (the first strip on top), the last strip padded by
+repeating its last frame; the decoder knows the frame count from the metadata and unfolds it. A feature value v maps to round((v - lo) / (hi - lo) * (2**bits - 1)), clipped. The range is
 either fixed (the extractor's ``fixed_range``, [-11, 4] for speecht5, as audio-avif did) or adaptive
 (the file's own min/max, the default), stored as float32 in the file's metadata.
 """
@@ -50,3 +52,22 @@ def from_image(image: np.ndarray, lo: float, hi: float, bits: int) -> np.ndarray
     top = (1 << bits) - 1
     pixels = np.minimum(np.asarray(image)[::-1].T, top).astype(np.float32)
     return np.ascontiguousarray(pixels * np.float32((hi - lo) / top) + np.float32(lo))
+
+
+def fold(image: np.ndarray, width: int) -> np.ndarray:
+    """image (bins, frames) → (strips * bins, width), strips = ceil(frames / width); the last
+    strip is padded by repeating its last column (cheap to compress). Unchanged if it fits."""
+    bins, frames = image.shape
+    if frames <= width:
+        return image
+    strips = -(-frames // width)
+    padded = np.pad(image, ((0, 0), (0, strips * width - frames)), mode="edge")
+    return np.ascontiguousarray(padded.reshape(bins, strips, width).transpose(1, 0, 2).reshape(strips * bins, width))
+
+
+def unfold(image: np.ndarray, bins: int, frames: int) -> np.ndarray:
+    """Inverse of fold: (strips * bins, width) → (bins, frames)."""
+    height, width = image.shape
+    strips = height // bins
+    flat = image.reshape(strips, bins, width).transpose(1, 0, 2).reshape(bins, strips * width)
+    return np.ascontiguousarray(flat[:, :frames])

@@ -87,7 +87,7 @@ class Pipeline:
             bits=self.bits, lo=lo, hi=hi, range_mode=self.range_mode, sample_rate=int(sample_rate),
             num_samples=int(num_samples), channels=int(channels), feature=extractor.get_config(),
         )
-        image = mapping.to_image(features, lo, hi, self.bits)
+        image = mapping.fold(mapping.to_image(features, lo, hi, self.bits), codec.max_width)
         return codec.encode(image, self.bits, fileformat.pack(header))
 
     # -- decoding -----------------------------------------------------------------------------
@@ -112,12 +112,17 @@ class Pipeline:
             if header.bits != decoded.bits and not (header.bits <= 8 and decoded.bits == 8):
                 raise FormatError(f"metadata says {header.bits}-bit pixels but the image is {decoded.bits}-bit; the file is damaged")
         extractor = self._extractor_for(header)
-        if height != extractor.n_bins:
-            raise FormatError(f"the image is {height} pixels high but '{extractor.name}' features have {extractor.n_bins} bins")
+        bins = extractor.n_bins
+        if height != bins and (legacy or height % bins):
+            raise FormatError(f"the image is {height} pixels high but '{extractor.name}' features have {bins} bins")
+        frames = width
         if not legacy:
-            expected = extractor.num_frames(_resampled_length(header, extractor.sample_rate))
-            if abs(expected - width) > 2:
-                raise FormatError(f"metadata says {header.num_samples} samples ({expected} frames) but the image holds {width} frames; the file is damaged")
+            frames = extractor.num_frames(_resampled_length(header, extractor.sample_rate))
+            strips = height // bins
+            if strips == 1 and abs(frames - width) > 2 or strips > 1 and not (strips - 1) * width < frames <= strips * width:
+                raise FormatError(f"metadata says {header.num_samples} samples ({frames} frames) but the image holds {strips} x {width} frames; the file is damaged")
+            if strips > 1:
+                image = mapping.unfold(image, bins, frames)
         features = mapping.from_image(image, header.lo, header.hi, header.bits)
         return Decoded(features, header, codec_cls, legacy, width, height)
 

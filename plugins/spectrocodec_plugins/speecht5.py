@@ -66,11 +66,7 @@ def _window() -> np.ndarray:
 def log_mel(samples: np.ndarray) -> np.ndarray:
     """16 kHz mono float32 (samples,) → log10 mel float32 (1 + samples // 256, 80)."""
     samples = np.asarray(samples, dtype=np.float64)
-    pad = N_FFT // 2
-    if len(samples) > pad:
-        padded = np.pad(samples, pad, mode="reflect")
-    else:  # too short to reflect: numpy's reflect needs len > pad; repeat reflection like torch/np do
-        padded = np.pad(samples, pad, mode="reflect") if len(samples) > 1 else np.pad(samples, pad)
+    padded = np.pad(samples, N_FFT // 2, mode="reflect")  # centred frames, as transformers does
     n_frames = 1 + len(samples) // HOP
     filters = mel_filters()
     window = _window()
