@@ -72,13 +72,20 @@ def encode(source: AudioSource, sample_rate: int | None = None, codec: str | dic
     bits: 8, 10 or 12 (what the codec supports). range: "adaptive" (the file's min/max) or "fixed".
     """
     registry = Registry.default()
-    audio, rate = load_audio(source, sample_rate)
     pipe = Pipeline(
         extractor=registry.create("feature", feature),  # type: ignore[arg-type]
         codec=make_codec(codec, quality, lossless, backend, registry, **codec_params),
         bits=bits, range_mode=range, registry=registry,
     )
+    if isinstance(source, (str, os.PathLike)):  # read in blocks: bounded memory for long files
+        if sample_rate is not None:
+            raise InputError("sample_rate is only for arrays; a file knows its own rate")
+        return pipe.encode_file(source)
+    audio, rate = load_audio(source, sample_rate)
     return pipe.encode(audio, rate)
+
+
+MAX_ENCODED_BYTES = 256 << 20  # encoded inputs above this are refused unread (an hour is ~1-30 MB)
 
 
 def _read_bytes(data: bytes | str | os.PathLike) -> bytes:
@@ -90,7 +97,18 @@ def _read_bytes(data: bytes | str | os.PathLike) -> bytes:
     if not path.exists():
         raise InputError(f"{path} does not exist")
     try:
-        return path.read_bytes()
+        if not path.is_file():
+            raise InputError(f"{path} is not a regular file; give an encoded image file")
+        size = path.stat().st_size
+        if size == 0:
+            raise InputError(f"{path} is empty (0 bytes); give an encoded image file")
+        if size > MAX_ENCODED_BYTES:
+            raise InputError(f"{path} is {size / (1 << 20):.0f} MB, more than the {MAX_ENCODED_BYTES >> 20} MB an encoded file can be; it is not a spectrocodec file")
+        with open(path, "rb") as handle:  # read no more than the limit, even if it grows meanwhile
+            raw = handle.read(MAX_ENCODED_BYTES + 1)
+        if len(raw) > MAX_ENCODED_BYTES:
+            raise InputError(f"{path} is more than the {MAX_ENCODED_BYTES >> 20} MB an encoded file can be; it is not a spectrocodec file")
+        return raw
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
 
@@ -106,8 +124,8 @@ def decode(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", device
     registry = Registry.default()
     raw = _read_bytes(data)
     pipe = Pipeline(registry=registry)
-    decoded = pipe.read(raw)
-    voc, _ = make_vocoder(vocoder, decoded.header.feature["name"], device, registry, **vocoder_params)
+    feature = pipe.read(raw).header.feature["name"]  # the features are not kept: decode() reads them again
+    voc, _ = make_vocoder(vocoder, feature, device, registry, **vocoder_params)
     pipe.vocoder = voc
     return pipe.decode(raw)
 

@@ -5,12 +5,13 @@ Samples are float32 in [-1, 1], shape (samples, channels) unless stated otherwis
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, OutputError
 from .files import atomic_output
 
 
@@ -32,7 +33,8 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 
 
 def check_audio(audio: np.ndarray, sample_rate: int, what: str = "the audio") -> np.ndarray:
-    """Validate samples → float32 (samples, channels). Refuses empty, NaN/inf and bad rates."""
+    """Validate samples → float32 (samples, channels). Refuses no channels, NaN/inf and bad rates
+    (zero samples is accepted: it encodes to one frame and decodes to zero samples)."""
     try:
         audio = np.asarray(audio, dtype=np.float32)
     except (TypeError, ValueError):
@@ -43,11 +45,81 @@ def check_audio(audio: np.ndarray, sample_rate: int, what: str = "the audio") ->
         raise InputError(f"{what} has shape {audio.shape}; give (samples,) or (samples, channels)")
     if not isinstance(sample_rate, (int, np.integer)) or not 1 <= sample_rate <= 1_000_000:
         raise InputError(f"{what}: sample rate {sample_rate!r} is not a positive whole number of Hz up to 1 MHz")
-    if audio.shape[0] == 0 or audio.shape[1] == 0:
-        raise InputError(f"{what} holds no samples")
+    if audio.shape[1] == 0:  # no channels; zero samples is fine (an empty recording round-trips)
+        raise InputError(f"{what} holds no channels")
     if not np.isfinite(audio).all():
         raise InputError(f"{what} contains NaN or infinite samples; clean it first")
     return audio
+
+
+READ_BLOCK = 1 << 16  # frames read at once by read_mono
+
+
+def read_mono(path: str | os.PathLike, rate: int, max_seconds: float | None = None) -> tuple[np.ndarray, int, int, int]:
+    """path → (float32 mono (samples,) at ``rate`` Hz, original rate, original samples per channel,
+    original channel count), read, downmixed and resampled in blocks of READ_BLOCK frames, so that
+    only the result is ever held whole (230 MB for an hour at 16 kHz, whatever the file's rate and
+    channels). Same samples as read_audio → to_mono → resample: soxr's stream resampler gives
+    exactly what its one-shot call gives. InputError if it is not audio, holds NaN/inf, or lasts
+    more than ``max_seconds`` (judged from the header before reading, and again while reading)."""
+    import soundfile as sf
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give an audio file")
+    if not path.exists():
+        raise InputError(f"{path} does not exist")
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"{path} is empty (0 bytes); give an audio file")
+    try:
+        handle = sf.SoundFile(str(path))
+    except Exception as exc:  # soundfile/libsndfile raise several types
+        detail = " ".join(str(exc).split())
+        raise InputError(f"cannot read {path} as audio ({detail}); give a WAV, FLAC, OGG or MP3 file") from None
+    with handle:
+        rate_in, channels = int(handle.samplerate), int(handle.channels)
+        if not 1 <= rate_in <= 1_000_000 or channels < 1:
+            raise InputError(f"{path} claims {channels} channel(s) at {rate_in} Hz; it is damaged")
+        if max_seconds is not None and handle.frames / rate_in > max_seconds:
+            raise InputError(_too_long(path, handle.frames / rate_in, max_seconds))
+        resampler = None
+        if rate_in != rate:
+            import soxr
+
+            resampler = soxr.ResampleStream(rate_in, rate, 1, dtype="float32", quality="HQ")
+        # the output is preallocated from the header's frame count (untouched pages cost no RAM)
+        # and grown if the header was short
+        estimate = max(0, min(int(handle.frames), 1 << 32)) * rate // rate_in + 16
+        out = np.empty(min(estimate, 1 << 28), dtype=np.float32)
+        used = total = 0
+        while True:
+            try:
+                block = handle.read(READ_BLOCK, dtype="float32", always_2d=True)
+            except Exception as exc:
+                detail = " ".join(str(exc).split())
+                raise InputError(f"cannot read {path} past sample {total} ({detail}); the file is damaged") from None
+            if not np.isfinite(block).all():
+                raise InputError(f"{path} contains NaN or infinite samples; clean it first")
+            total += len(block)
+            if max_seconds is not None and total / rate_in > max_seconds:
+                raise InputError(_too_long(path, total / rate_in, max_seconds))
+            last = len(block) < READ_BLOCK
+            mono = block[:, 0] if channels == 1 else block.mean(axis=1, dtype=np.float32)
+            if resampler is not None:
+                mono = resampler.resample_chunk(mono, last=last)
+            if used + len(mono) > len(out):
+                grown = np.empty(max(2 * len(out), used + len(mono)), dtype=np.float32)
+                grown[:used] = out[:used]
+                out = grown
+            out[used : used + len(mono)] = mono
+            used += len(mono)
+            if last:
+                return out[:used], rate_in, total, channels
+
+
+def _too_long(path: Path, seconds: float, max_seconds: float) -> str:
+    return (f"{path} lasts {'more than ' if seconds <= max_seconds + 1 else ''}{seconds / 3600:.2f} h; "
+            f"at most {max_seconds / 3600:.2f} h fit in one file; split it into shorter files")
 
 
 def to_mono(audio: np.ndarray) -> np.ndarray:
@@ -69,5 +141,20 @@ def write_wav(path: str | os.PathLike, waveform: np.ndarray, sample_rate: int, f
     """float32 (samples,) → 16-bit PCM WAV, written atomically (temporary file, then rename)."""
     import soundfile as sf
 
-    with atomic_output(path, force=force) as tmp:
-        sf.write(tmp, np.clip(waveform, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+    waveform = np.asarray(waveform, dtype=np.float32).reshape(-1)
+    try:
+        with atomic_output(path, force=force) as tmp:
+            with sf.SoundFile(tmp, "w", samplerate=int(sample_rate), channels=1, subtype="PCM_16", format="WAV") as out:
+                for start in range(0, len(waveform), WRITE_BLOCK):  # clipped block by block: no full copy
+                    out.write(np.clip(waveform[start : start + WRITE_BLOCK], -1.0, 1.0))
+    except sf.SoundFileError as exc:  # libsndfile hides the errno ("System error."): judge by free space
+        import shutil
+
+        needed = 44 + 2 * len(waveform)
+        with contextlib.suppress(OSError):
+            if shutil.disk_usage(Path(path).parent).free < needed:
+                raise OutputError(f"cannot write {path}: the disk is full; free some space ({needed / 2**20:.1f} MB needed)") from None
+        raise OutputError(f"cannot write {path}: {' '.join(str(exc).split())}") from None
+
+
+WRITE_BLOCK = 1 << 20  # samples clipped and written at once by write_wav

@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--backend", help="codec backend, when a codec has several")
     enc.add_argument("--quality", type=float, help="0-100, higher is better (codec default if omitted)")
     enc.add_argument("--lossless", action="store_true", help="lossless image (where the codec has a lossless mode)")
-    enc.add_argument("--bits", type=int, default=10, help="bits per pixel: 8, 10 or 12 (default 10)")
+    enc.add_argument("--bits", type=int, default=10, help="bits per pixel: 8, 10 or 12; up to 16 for jxl, jpeg2000, png (default 10)")
     enc.add_argument("--range", choices=("adaptive", "fixed"), default="adaptive", help="feature range: the file's own min/max (default) or fixed [-11, 4]")
     enc.add_argument("--speed", type=int, help="encoder speed where the codec has one (avif: 0 slowest/best .. 10 fastest)")
     enc.add_argument("--param", action="append", metavar="KEY=VALUE", help="other codec parameter (repeatable)")
@@ -93,10 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     bch.add_argument("--codec", default="avif", help="comma-separated codecs (default avif)")
     bch.add_argument("--quality", default="10,30,50,70,90", help="comma-separated qualities")
     bch.add_argument("--bits", default="10", help="comma-separated bit depths (default 10)")
+    bch.add_argument("--range", default="adaptive", help="comma-separated range modes: adaptive, fixed (default adaptive)")
     bch.add_argument("--vocoder", default="auto", help="comma-separated vocoders (default auto)")
     bch.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the vocoder runs")
     bch.add_argument("--opus", default="6,8,12,16,24", help="Opus bitrates in kbps, or 'none'")
     bch.add_argument("--force", action="store_true", help="redo measurements already in the CSV (default: resume)")
+    bch.add_argument("--no-cli", action="store_true", help="skip timing whole 'python -m spectrocodec' processes (faster)")
 
     plg = sub.add_parser("plugins", help="list feature extractors, codecs and vocoders", description="List every installed plugin by kind, with its status and capabilities.")
     plg.add_argument("--json", action="store_true", help="print JSON")
@@ -127,7 +129,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
     write_bytes(output, data, force=args.force)
     if not args.quiet:
         details = api.info(data)
-        print(f"{output}: {len(data)} bytes, {details['duration_s']:.2f} s, {details['kbps']:.2f} kbps "
+        if details["channels"] > 1:
+            print(f"spectrocodec: note: {source} has {details['channels']} channels, downmixed to mono "
+                  f"('spectrocodec info' shows the original count)", file=sys.stderr)
+        kbps = f"{details['kbps']:.2f} kbps" if details["kbps"] else "n/a kbps"
+        print(f"{output}: {len(data)} bytes, {details['duration_s']:.2f} s, {kbps} "
               f"({codec.name}, {args.bits}-bit, {args.range} range)")
     return 0
 
@@ -147,19 +153,19 @@ def cmd_decode(args: argparse.Namespace) -> int:
     check_output(output, args.force, inputs=(source,))
     raw = api._read_bytes(source)
     pipe = Pipeline()
-    decoded = pipe.read(raw)
+    header = pipe.read(raw).header  # only the header is kept: the features are decoded again below
     params = _params(args.param)
     vocoder = args.vocoder
     if args.vocoder_weights:
         params["weights"] = args.vocoder_weights
         vocoder = "hifigan" if vocoder == "auto" else vocoder
-    voc, note = api.make_vocoder(vocoder, decoded.header.feature["name"], args.device, **params)
+    voc, note = api.make_vocoder(vocoder, header.feature["name"], args.device, **params)
     if note and not args.quiet:
         print(note, file=sys.stderr)
     pipe.vocoder = voc
     waveform, rate = pipe.decode(raw)
     if args.rate != "model":
-        target = decoded.header.sample_rate if args.rate == "original" else _rate(args.rate)
+        target = header.sample_rate if args.rate == "original" else _rate(args.rate)
         waveform, rate = resample(waveform, rate, target), target
     write_wav(output, waveform, rate, force=args.force)
     if not args.quiet:
@@ -229,7 +235,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         for row in rows.get(kind, []):
             if kind == "codec":
                 modes = "/".join(m for m, ok in (("lossy", row["lossy"]), ("lossless", row["lossless"])) if ok)
-                caps = f"{row['extension']:6} {','.join(map(str, row['bits']))}-bit, {modes}, quality {row['quality'][0]}-{row['quality'][1]}, backend {row['backend']}"
+                bits = row["bits"]
+                depths = f"{bits[0]}-{bits[-1]}" if len(bits) > 2 and bits == list(range(bits[0], bits[-1] + 1)) else ",".join(map(str, bits))
+                quality = f"quality {row['quality'][0]}-{row['quality'][1]} (default {row['defaults'].get('quality')})" if row["lossy"] else "no quality setting"
+                caps = f"{row['extension']:6} {depths}-bit, {modes}, {quality}, backend {row['backend']}"
             elif kind == "vocoder":
                 caps = f"features {','.join(row['accepts'])}; devices {','.join(row['devices'])}"
             else:

@@ -21,7 +21,7 @@ Layout, version 1, little-endian (a typical speech file: 28 bytes)::
                   JSON (m = 0 means the extractor's defaults)
 
 A reader refuses a payload whose version it does not know, and checks every field (finite range
-with lo < hi, bit depth, positive sample rate and channels, sane sample count) before using it.
+with lo < hi and |lo|, |hi| <= 1e30, bit depth, positive sample rate and channels, sane sample count) before using it.
 A plain image with no payload decodes as audio-avif wrote it: 8-bit, fixed range [-11, 4], speecht5.
 """
 
@@ -39,6 +39,7 @@ BOX_TYPE = b"scdc"  # ISOBMFF box / chunk tag carrying the payload, where the fo
 MAX_SAMPLE_RATE = 1_000_000
 MAX_CHANNELS = 4096
 MAX_SAMPLES = 1 << 40  # ~ 2 years at 16 kHz: anything above is a lie
+MAX_FEATURE = 1e30  # |lo|, |hi| above this is a lie (and would overflow float32 features)
 
 
 @dataclass
@@ -114,9 +115,9 @@ def unpack(payload: bytes) -> Header:
     try:
         name = name_bytes.decode("ascii")
         params = json.loads(params_json) if m else {}
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         raise FormatError("spectrocodec metadata has an unreadable feature extractor config; the file is damaged") from None
-    if not isinstance(params, dict):
+    if not isinstance(params, dict) or "name" in params:  # pack() never writes the name among the params
         raise FormatError("spectrocodec metadata has an unreadable feature extractor config; the file is damaged")
     header = Header(bits=bits, lo=lo, hi=hi, range_mode="adaptive" if flags & 1 else "fixed",
                     sample_rate=sample_rate, num_samples=num_samples, channels=channels,
@@ -131,7 +132,8 @@ def validate(header: Header) -> None:
 
     if not 8 <= header.bits <= 16:
         raise FormatError(f"spectrocodec metadata claims {header.bits}-bit pixels (8 to 16 allowed); the file is damaged")
-    if not (math.isfinite(header.lo) and math.isfinite(header.hi) and header.lo < header.hi):
+    if not (math.isfinite(header.lo) and math.isfinite(header.hi) and header.lo < header.hi
+            and max(abs(header.lo), abs(header.hi)) <= MAX_FEATURE):
         raise FormatError(f"spectrocodec metadata has an invalid value range [{header.lo}, {header.hi}]; the file is damaged")
     if not 1 <= header.sample_rate <= MAX_SAMPLE_RATE:
         raise FormatError(f"spectrocodec metadata claims a sample rate of {header.sample_rate} Hz; the file is damaged")

@@ -50,7 +50,8 @@ def to_image(features: np.ndarray, lo: float, hi: float, bits: int) -> np.ndarra
 def from_image(image: np.ndarray, lo: float, hi: float, bits: int) -> np.ndarray:
     """image (bins, frames) uint → features float32 (frames, bins)."""
     top = (1 << bits) - 1
-    pixels = np.minimum(np.asarray(image)[::-1].T, top).astype(np.float32)
+    pixels = np.asarray(image)[::-1].T.astype(np.float32)
+    np.minimum(pixels, np.float32(top), out=pixels)  # in float: no overflow whatever the dtype
     return np.ascontiguousarray(pixels * np.float32((hi - lo) / top) + np.float32(lo))
 
 

@@ -13,13 +13,14 @@ available one.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import fileformat, mapping
-from .audio import check_audio
-from .errors import FormatError, PluginError
+from .audio import check_audio, read_mono
+from .errors import FormatError, InputError, PluginError
 from .interfaces import FeatureExtractor, ImageCodec, Vocoder
 from .registry import Registry
 
@@ -77,6 +78,27 @@ class Pipeline:
         features = extractor.extract(audio, sample_rate)
         return self.encode_features(features, sample_rate, audio.shape[0], audio.shape[1])
 
+    def encode_file(self, path: str | os.PathLike) -> bytes:
+        """An audio file (anything soundfile reads) → image file bytes, in bounded memory: the file is
+        read, downmixed and resampled to the extractor's rate block by block (audio.read_mono), so
+        only that mono signal and the features are held whole (~300 MB for an hour at 16 kHz).
+        The extractor is given mono audio at its own rate; for speecht5 the result is identical to
+        ``encode(*read_audio(path))``."""
+        codec, extractor = self._codec(), self._extractor()
+        codec.check_bits(self.bits)  # refuse before any work
+        mono, rate, num_samples, channels = read_mono(path, extractor.sample_rate, self.max_seconds())
+        features = extractor.extract(mono, extractor.sample_rate)
+        del mono
+        return self.encode_features(features, rate, num_samples, channels)
+
+    def max_seconds(self) -> float:
+        """The longest audio one file of this pipeline's codec can hold: the decoder refuses
+        images over ``codec.max_pixels``, and spectrograms wider than ``max_width`` are folded."""
+        codec, extractor = self._codec(), self._extractor()
+        width, bins = codec.max_width, extractor.n_bins
+        frames = max(min(width, codec.max_pixels // bins), codec.max_pixels // (bins * width) * width)
+        return (frames - 1) * extractor.hop_length / extractor.sample_rate
+
     def encode_features(self, features: np.ndarray, sample_rate: int, num_samples: int, channels: int = 1) -> bytes:
         """features float32 (frames, bins) from this pipeline's extractor → image file bytes.
         sample_rate, num_samples, channels describe the original audio (stored in the metadata)."""
@@ -88,6 +110,10 @@ class Pipeline:
             num_samples=int(num_samples), channels=int(channels), feature=extractor.get_config(),
         )
         image = mapping.fold(mapping.to_image(features, lo, hi, self.bits), codec.max_width)
+        if image.size > codec.max_pixels:  # never write a file that our own decoder would refuse
+            hours = codec.max_pixels / extractor.n_bins * extractor.hop_length / extractor.sample_rate / 3600
+            raise InputError(f"the audio is too long for one {codec.name} file ({len(features)} frames; "
+                             f"at most {codec.max_pixels} pixels, about {hours:.1f} h); split it into shorter files")
         return codec.encode(image, self.bits, fileformat.pack(header))
 
     # -- decoding -----------------------------------------------------------------------------
@@ -138,6 +164,9 @@ class Pipeline:
         extractor = self._extractor_for(decoded.header)
         vocoder = self.vocoder_for(extractor.name)
         waveform = vocoder.vocode(decoded.features)
+        if not np.isfinite(waveform).all():
+            raise FormatError(f"vocoder '{vocoder.name}' produced NaN or infinite samples from this file's features "
+                              f"(range [{decoded.header.lo:g}, {decoded.header.hi:g}]); the file is damaged or lies about its range")
         return fit_length(waveform, _resampled_length(decoded.header, extractor.sample_rate)), extractor.sample_rate
 
     def vocoder_for(self, feature_name: str) -> Vocoder:

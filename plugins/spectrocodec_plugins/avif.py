@@ -77,6 +77,8 @@ class AvifCodec(ImageCodec):
         if pixels.ndim == 3:
             pixels = pixels[:, :, 0]
         bits = av1_bit_depth(data) or (8 if pixels.dtype == np.uint8 else 16)
+        if (bits > 8) != (pixels.dtype != np.uint8):  # av1C and the AV1 stream disagree
+            raise FormatError(f"the AVIF's av1C property says {bits}-bit but its image decodes to {pixels.dtype} samples; the file is damaged")
         return DecodedImage(np.ascontiguousarray(pixels), bits, metadata)
 
     @classmethod

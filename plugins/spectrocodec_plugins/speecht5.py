@@ -65,19 +65,38 @@ def _window() -> np.ndarray:
 
 def log_mel(samples: np.ndarray) -> np.ndarray:
     """16 kHz mono float32 (samples,) → log10 mel float32 (1 + samples // 256, 80)."""
-    samples = np.asarray(samples, dtype=np.float64)
-    padded = np.pad(samples, N_FFT // 2, mode="reflect")  # centred frames, as transformers does
+    samples = np.asarray(samples)
+    if samples.dtype not in (np.float32, np.float64):
+        samples = samples.astype(np.float64)
+    pad = N_FFT // 2
     n_frames = 1 + len(samples) // HOP
+    padded = None  # short signals are padded whole; long ones block by block (no float64 copy of it all)
+    if len(samples) == 0:  # nothing to reflect: one frame of silence
+        padded = np.zeros(N_FFT)
+    elif len(samples) <= pad or n_frames <= BLOCK_FRAMES:  # numpy reflects repeatedly when len <= pad
+        padded = np.pad(samples.astype(np.float64), pad, mode="reflect")  # centred frames, as transformers does
     filters = mel_filters()
     window = _window()
     out = np.empty((n_frames, N_MELS), dtype=np.float32)
     for start in range(0, n_frames, BLOCK_FRAMES):
         stop = min(n_frames, start + BLOCK_FRAMES)
-        frames = np.lib.stride_tricks.sliding_window_view(
-            padded[start * HOP : (stop - 1) * HOP + N_FFT], N_FFT)[::HOP]
+        first, last = start * HOP, (stop - 1) * HOP + N_FFT  # in padded coordinates
+        segment = padded[first:last] if padded is not None else _reflected(samples, first - pad, last - pad)
+        frames = np.lib.stride_tricks.sliding_window_view(segment, N_FFT)[::HOP]
         spectrum = np.abs(np.fft.rfft(frames * window, n=N_FFT, axis=1))
         out[start:stop] = np.log10(np.maximum(MEL_FLOOR, spectrum @ filters))
     return out
+
+
+def _reflected(samples: np.ndarray, first: int, stop: int) -> np.ndarray:
+    """samples[first:stop] as float64, indices outside [0, len) reflected as np.pad's "reflect"
+    does (x[-k] = x[k], x[n - 1 + k] = x[n - 1 - k]); needs len(samples) > N_FFT // 2."""
+    n = len(samples)
+    if first >= 0 and stop <= n:
+        return samples[first:stop].astype(np.float64)
+    index = np.abs(np.arange(first, stop))
+    index = np.where(index >= n, 2 * (n - 1) - index, index)
+    return samples[index].astype(np.float64)
 
 
 class SpeechT5Features(FeatureExtractor):

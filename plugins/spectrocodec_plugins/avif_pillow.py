@@ -1,0 +1,95 @@
+"""A second ``avif`` backend through Pillow's own AVIF plugin (Pillow ≥ 11.2, libavif): 8-bit only.
+
+``backend = "pillow"``, ``preference = 5``: the imagecodecs backend (preference 10, 8/10/12 bits) is
+used unless this one is asked for (``--backend pillow`` on the command line, ``backend="pillow"``
+in the API). Its files are ordinary AVIF files; either backend decodes the other's 8-bit files.
+
+Grayscale: Pillow saves a mode ``L`` image with ``subsampling="4:0:0"`` by default (its encoder
+switches to 4:0:0 for grayscale modes), i.e. a monochrome AV1 picture with no chroma planes: the
+same thing the imagecodecs backend gets with its 3-channel + YUV400 workaround, with no trap to
+avoid. Pillow's ``quality`` (0-100) is libavif's quality, as for the imagecodecs backend, and
+quality 100 is lossless for a 4:0:0 full-range picture (verified bit-exact), so ``lossless=True``
+is quality 100. Pillow decodes AVIF to 8 bits only, so 10/12-bit AVIF files are refused by this
+backend with a pointer to the imagecodecs one.
+
+Metadata carrier: the same top-level ISOBMFF ``scdc`` box as the imagecodecs backend.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, features
+
+from spectrocodec import hookimpl
+from spectrocodec.errors import FormatError
+from spectrocodec.interfaces import DecodedImage, ImageCodec
+
+from . import isobmff
+from .avif import BOX, av1_bit_depth, sniff_avif
+from .imageutil import check_size, gray, library_error, pixels
+
+
+class PillowAvifCodec(ImageCodec):
+    """AVIF through Pillow: uint8 (height, width) ↔ .avif bytes (+ a top-level scdc box)."""
+
+    name = "avif"
+    backend = "pillow"
+    preference = 5
+    extension = ".avif"
+    mime = "image/avif"
+    bit_depths = (8,)
+    lossy = True
+    lossless = True
+    quality_range = (0, 100)
+    defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2}
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        try:
+            if features.check("avif"):
+                return None
+        except Exception:
+            pass
+        return "this Pillow has no AVIF support (Pillow >= 11.2 built with libavif is needed)"
+
+    def encode(self, image: np.ndarray, bits: int, metadata: bytes) -> bytes:
+        self.check_bits(bits)
+        image = pixels(image, bits, self.name)
+        quality = 100 if self.params["lossless"] else int(round(float(self.params["quality"])))
+        out = io.BytesIO()
+        Image.fromarray(image, "L").save(
+            out, format="AVIF", quality=quality, subsampling="4:0:0", range="full",
+            speed=int(self.params["speed"]), max_threads=int(self.params["threads"]),
+        )
+        return isobmff.append_box(out.getvalue(), BOX, metadata)
+
+    def decode(self, data: bytes) -> DecodedImage:
+        data = bytes(data)
+        size = isobmff.image_size(data)
+        if size is None:
+            raise FormatError("the AVIF file has no image size (ispe); it is damaged or truncated")
+        check_size("AVIF", size[0], size[1], self.max_pixels)
+        depth = av1_bit_depth(data)
+        if depth is not None and depth > 8:
+            raise FormatError(f"this AVIF image is {depth}-bit and Pillow decodes AVIF to 8 bits; decode it with the imagecodecs backend")
+        metadata = isobmff.find_box(data, BOX)
+        try:
+            with Image.open(io.BytesIO(data), formats=["AVIF"]) as picture:
+                picture.load()
+                if picture.mode not in ("L", "RGB", "RGBA", "LA"):
+                    picture = picture.convert("RGB")
+                decoded = np.asarray(picture)
+        except Exception as exc:
+            raise library_error("AVIF", exc) from None
+        return DecodedImage(gray(decoded), 8, metadata)
+
+    @classmethod
+    def sniff(cls, data: bytes) -> bool:
+        return sniff_avif(data)
+
+
+@hookimpl
+def spectrocodec_image_codecs():
+    return [PillowAvifCodec]

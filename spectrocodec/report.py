@@ -1,0 +1,586 @@
+"""``spectrocodec report IN... -o DIR``: a listening report, one self-contained HTML page.
+
+For each input (audio files, and audio files found recursively in folders) and each configuration
+(codec × bit depth × quality) it encodes, decodes and measures, and writes into DIR::
+
+    index.html                  the page: opens from disk, no server, no network (inline CSS/JS)
+    rd.png                      rate–distortion: PESQ-WB and feature distortion against kbps
+    report.json                 every measurement, machine-readable
+    <input>/original.wav        the input as WAV (its own rate and channels), to listen to
+    <input>/<config>.avif       the encoded file (shown on the page: it is a picture)
+    <input>/<config>.view.png   a PNG rendering, for formats browsers cannot show (jxl, heic...)
+    <input>/<config>.wav        the decoded audio (16 kHz)
+    <input>/<config>.spec.png   spectrograms: original, the image's features, the decoded audio
+    <input>/<config>.json       that configuration's measurements (written last: its presence
+                                means the rest is complete; reused by the next run unless --force)
+
+Configuration names look like ``avif-q50-10bit``. Work runs in parallel (``--jobs``) with a
+progress bar; an interrupted run picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import html
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from . import batch
+from .errors import InputError
+from .files import write_bytes
+from .progress import Progress, format_duration
+
+RATE = 16000  # decoded outputs and the reference for the metrics: 16 kHz mono
+BROWSER_MIMES = {"image/avif", "image/webp", "image/png", "image/jpeg", "image/gif", "image/bmp"}
+DB_RANGE = 100.0  # the colour scale of the spectrograms spans this many dB below the loudest bin
+COLUMNS = [  # summary table: key, heading, digits (None: text)
+    ("input", "input", None), ("codec", "codec", None), ("quality", "quality", 0), ("bits", "bits", 0),
+    ("bytes", "bytes", 0), ("kbps", "kbps", 2), ("pesq_wb", "PESQ-WB", 2), ("stoi", "STOI", 3),
+    ("feature_mel_db", "feature dB", 2), ("output_mel_db", "output dB", 2),
+]
+
+
+@dataclass
+class Config:
+    """One configuration: codec (a config dict for the registry), bit depth, quality."""
+
+    codec: str
+    bits: int
+    quality: float | None  # None: lossless
+    extension: str
+    mime: str
+    spec: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        quality = "lossless" if self.quality is None else f"q{_num(self.quality)}"
+        return f"{self.codec}-{quality}-{self.bits}bit"
+
+    @property
+    def label(self) -> str:
+        quality = "lossless" if self.quality is None else f"quality {_num(self.quality)}"
+        return f"{self.codec}, {quality}, {self.bits}-bit"
+
+
+@dataclass
+class Item:
+    """One input: where it is, its folder in DIR, what it holds (or why it could not be read)."""
+
+    source: Path
+    slug: str
+    title: str
+    seconds: float = 0.0
+    rate: int = 0
+    channels: int = 0
+    error: str = ""
+    results: dict[str, dict] = field(default_factory=dict)  # config name → measurements
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in str(text).split(",") if part.strip()]
+
+
+def _numbers(text: str, what: str, cast=float) -> list:
+    try:
+        values = [cast(part) for part in _split(text)]
+    except ValueError:
+        values = []
+    if not values:
+        raise InputError(f"--{what} takes comma-separated numbers, not '{text}'")
+    return values
+
+
+# -- building the run ---------------------------------------------------------------------------
+def make_configs(codecs: list[str], qualities: list[float], bits: list[int], note=print) -> list[Config]:
+    """codecs × bits × qualities; bit depths a codec cannot store are left out (with a note); a
+    codec without a lossy mode gets one lossless configuration per bit depth."""
+    from . import api
+
+    configs: list[Config] = []
+    for name in codecs:
+        for depth in bits:
+            for quality in qualities:
+                codec = api.make_codec(name, quality)  # unknown codec or quality: an error, now
+                if depth not in codec.bit_depths:
+                    note(f"report: {name} stores {','.join(map(str, codec.bit_depths))}-bit images; skipping {depth}-bit")
+                    break
+                lossless = not codec.lossy
+                config = Config(name, depth, None if lossless else quality, codec.extension, codec.mime,
+                                codec.get_config() | {"backend": codec.backend})
+                if config.name not in {c.name for c in configs}:
+                    configs.append(config)
+    if not configs:
+        raise InputError("no configuration left to run (see the notes above)")
+    return configs
+
+
+def make_items(inputs: list[str], out: Path) -> list[Item]:
+    """The inputs with a unique, stable folder name each (from the file's path)."""
+    exclude = out if any(out.resolve().is_relative_to(Path(p).resolve()) for p in inputs if Path(p).is_dir()) else None
+    found = batch.find_audio(inputs, exclude)
+    if not found:
+        raise InputError("no audio files in the inputs given")
+    items, used = [], set()
+    for path, relative in found:
+        base = re.sub(r"[^A-Za-z0-9._-]+", "_", "_".join(relative.with_suffix("").parts)).strip("._") or "input"
+        slug, n = base, 2
+        while slug.lower() in used or slug.lower() in ("rd", "index", "report"):
+            slug, n = f"{base}-{n}", n + 1
+        used.add(slug.lower())
+        items.append(Item(path, slug, relative.as_posix()))
+    return items
+
+
+def resolve_vocoder(name: str) -> str:
+    """"auto" → the vocoder it picks for speecht5 features here; others checked to exist."""
+    from .registry import Registry
+
+    registry = Registry.default()
+    if name == "auto":
+        return registry.auto_vocoder("speecht5").name
+    registry.get_class("vocoder", name)
+    return name
+
+
+def prepare(item: Item, out: Path, force: bool) -> None:
+    """Read the input (its duration, rate, channels) and write DIR/<slug>/original.wav."""
+    from .audio import read_audio, write_wav
+    from .errors import SpectrocodecError
+
+    try:
+        audio, rate = read_audio(item.source)
+        item.seconds, item.rate, item.channels = audio.shape[0] / rate, rate, audio.shape[1]
+        folder = out / item.slug
+        folder.mkdir(parents=True, exist_ok=True)
+        original = folder / "original.wav"
+        if force or not original.exists() or original.stat().st_mtime_ns < item.source.stat().st_mtime_ns:
+            write_wav(original, audio, rate, force=True)
+    except SpectrocodecError as exc:
+        item.error = str(exc)
+
+
+def _stamp(path: str | Path) -> list[int]:
+    """What identifies an input's content cheaply: size and modification time."""
+    stat = Path(path).stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def load_result(item: Item, folder: Path, config: Config, settings: dict) -> dict | None:
+    """The measurements of an earlier run on the same input with the same settings, whose files
+    are all there (None: the run must be done)."""
+    path = folder / f"{config.name}.json"
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if (result.get("settings") != _jsonable(settings) or result.get("codec_config") != _jsonable(config.spec)
+            or result.get("source_stamp") != _stamp(item.source)):
+        return None
+    if not all((folder / name).exists() for name in result.get("files", {}).values()):
+        return None
+    return result
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+# -- the work for one input × configuration (runs in a worker process) ---------------------------
+@batch.guarded
+def run_one(source: str, folder: str, config: dict, settings: dict) -> dict:
+    """Encode, decode, measure and draw one input at one configuration; files into ``folder``."""
+    import numpy as np
+
+    from . import metrics
+    from .audio import read_audio, resample, to_mono, write_wav
+    from .pipeline import Pipeline
+    from .registry import Registry
+
+    registry = Registry.default()
+    folder_path = Path(folder)
+    name = config["name"]
+    stamp = _stamp(source)
+    audio, rate = read_audio(source)
+    extractor = registry.create("feature", "speecht5")
+    reference = resample(to_mono(audio), rate, RATE)
+    original = extractor.extract(audio, rate)
+    codec = registry.create("codec", dict(config["spec"]))
+    pipe = Pipeline(extractor=extractor, codec=codec, bits=config["bits"], range_mode=settings["range"], registry=registry)
+
+    start = time.perf_counter()
+    data = pipe.encode(audio, rate)
+    encode_s = time.perf_counter() - start
+    files = {"image": f"{name}{config['extension']}", "audio": f"{name}.wav", "spectrogram": f"{name}.spec.png"}
+    write_bytes(folder_path / files["image"], data, force=True)
+
+    start = time.perf_counter()
+    decoded = pipe.read(data)
+    vocoder, _ = batch.cached_vocoder(settings["vocoder"], decoded.header.feature["name"], settings["device"], {})
+    pipe.vocoder = vocoder
+    waveform, out_rate = pipe.decode(data)
+    decode_s = time.perf_counter() - start
+    write_wav(folder_path / files["audio"], waveform, out_rate, force=True)
+
+    heard = extractor.extract(waveform, out_rate)
+    seconds = audio.shape[0] / rate
+    result = {
+        "input": source, "config": name, "codec": config["codec"], "quality": config["quality"],
+        "bits": config["bits"], "range": settings["range"], "vocoder": f"{vocoder.name} on {getattr(vocoder, 'device_name', settings['device'])}",
+        "seconds": seconds, "bytes": len(data), "kbps": len(data) * 8 / seconds / 1000,
+        "width": decoded.width, "height": decoded.height, "mime": config["mime"],
+        "feature_mel_db": metrics.mel_distortion_db(original, decoded.features),
+        "output_mel_db": metrics.mel_distortion_db(original, heard),
+        "pesq_wb": metrics.pesq_wb(reference, waveform, RATE) if out_rate == RATE else None,
+        "stoi": metrics.stoi(reference, waveform, RATE) if out_rate == RATE else None,
+        "encode_s": encode_s, "decode_s": decode_s,
+    }
+    spectrograms(folder_path / files["spectrogram"],
+                 [("original", original), (f"the image ({name})", decoded.features), (f"decoded audio ({vocoder.name})", heard)],
+                 extractor.bin_frequencies(), extractor.hop_length / extractor.sample_rate)
+    if config["mime"] not in BROWSER_MIMES:
+        files["view"] = f"{name}.view.png"
+        pixels = decoded.codec().decode(data)
+        image = np.asarray(pixels.image, dtype=np.float64) * (255.0 / ((1 << pixels.bits) - 1))
+        png_bytes = _png(np.clip(np.round(image), 0, 255).astype(np.uint8))
+        write_bytes(folder_path / files["view"], png_bytes, force=True)
+    result.update(ok=True, files=files, settings=_jsonable(settings), codec_config=_jsonable(config["spec"]), source_stamp=stamp)
+    write_bytes(folder_path / f"{name}.json", json.dumps(result, indent=1).encode(), force=True)
+    return result
+
+
+def _png(image) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+# -- pictures -----------------------------------------------------------------------------------
+def _figure(width: float, height: float, layout: str | None = "constrained"):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=90, layout=layout)
+
+
+def _save(fig, path: Path) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    write_bytes(path, buffer.getvalue(), force=True)
+
+
+def spectrograms(path: Path, panels: list[tuple[str, Any]], freqs, hop_s: float) -> None:
+    """Panels of log10 features (frames, bins) side by side, one colour scale in dB (20·log10),
+    time in seconds, frequency in Hz (mel-spaced bins, labelled in Hz)."""
+    import numpy as np
+
+    loudest = max(float(np.max(f)) for _, f in panels) * 20.0
+    vmax = 10.0 * np.ceil(loudest / 10.0)
+    vmin = vmax - DB_RANGE
+    bins = len(freqs)
+    ticks = [hz for hz in (100, 250, 500, 1000, 2000, 4000, 7000) if freqs[0] <= hz <= freqs[-1]]
+    positions = np.interp(ticks, freqs, np.arange(bins))
+    # fixed margins in inches (constrained layout would double the time of a figure)
+    width, height, left, right, gap, bottom, top = 3.6 * len(panels) + 1.3, 2.6, 0.62, 0.85, 0.2, 0.45, 0.28
+    panel = (width - left - right - gap * (len(panels) - 1)) / len(panels)
+    fig = _figure(width, height, layout=None)
+    box = (bottom / height, (height - bottom - top) / height)
+    axes = [fig.add_axes(((left + i * (panel + gap)) / width, box[0], panel / width, box[1])) for i in range(len(panels))]
+    image = None
+    for n, (ax, (title, features)) in enumerate(zip(axes, panels)):
+        image = ax.imshow(np.asarray(features).T * 20.0, origin="lower", aspect="auto", cmap="magma",
+                          vmin=vmin, vmax=vmax, interpolation="nearest",
+                          extent=(0.0, len(features) * hop_s, -0.5, bins - 0.5))
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("time (s)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_yticks(positions, [f"{t // 1000}k" if t >= 1000 else str(t) for t in ticks])
+        ax.tick_params(labelleft=n == 0)
+    axes[0].set_ylabel("frequency (Hz)", fontsize=8)
+    colour_axes = fig.add_axes(((width - right + 0.12) / width, box[0], 0.12 / width, box[1]))
+    bar = fig.colorbar(image, cax=colour_axes)
+    bar.set_label("level (dB)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    _save(fig, path)
+
+
+def rd_plot(path: Path, items: list[Item], configs: list[Config]) -> None:
+    """PESQ-WB and feature distortion against kbps: one line per codec and bit depth, the mean over
+    the inputs at each quality."""
+    import numpy as np
+
+    series: dict[str, list[tuple[float, float | None, float | None, str]]] = {}
+    for config in configs:
+        rows = [r for item in items if (r := item.results.get(config.name)) and r.get("ok")]
+        if not rows:
+            continue
+
+        def mean(key: str) -> float | None:
+            values = [r[key] for r in rows if r.get(key) is not None]
+            return float(np.mean(values)) if values else None
+
+        label = "" if config.quality is None else _num(config.quality)
+        series.setdefault(f"{config.codec} {config.bits}-bit", []).append((mean("kbps"), mean("pesq_wb"), mean("feature_mel_db"), label))
+    fig = _figure(10.0, 3.6)
+    axes = fig.subplots(1, 2)
+    for ax, index, title, ylabel in ((axes[0], 1, "PESQ-WB against bitrate (higher is better)", "PESQ-WB (MOS)"),
+                                     (axes[1], 2, "feature distortion against bitrate (lower is better)", "feature distortion (dB)")):
+        drawn = False
+        for name, points in series.items():
+            points = sorted((p for p in points if p[index] is not None), key=lambda p: p[0])
+            if not points:
+                continue
+            ax.plot([p[0] for p in points], [p[index] for p in points], marker="o", label=name)
+            for p in points:
+                ax.annotate(p[3], (p[0], p[index]), textcoords="offset points", xytext=(3, 3), fontsize=7)
+            drawn = True
+        if not drawn:
+            ax.text(0.5, 0.5, "not measured (pip install spectrocodec[bench])", ha="center", va="center", transform=ax.transAxes)
+        else:
+            ax.legend(fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("bitrate (kbps)")
+        ax.ticklabel_format(useOffset=False)
+        if index == 1:
+            ax.set_ylim(1.0, 4.6)  # the whole PESQ-WB scale: comparable from one report to the next
+        else:
+            ax.set_ylim(bottom=0.0)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+# -- the page -----------------------------------------------------------------------------------
+CSS = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 1280px; padding: 0 1.5em 4em; color: #1d1d1f; background: #fafafa; }
+h1 { margin-top: 1em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
+h3 { margin: .2em 0 .4em; font-size: 1.05em; }
+.muted { color: #666; } .bad { color: #b00020; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; background: #fff; }
+th, td { padding: .3em .7em; border-bottom: 1px solid #e5e5e5; text-align: right; white-space: nowrap; }
+th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
+table.sortable th { cursor: pointer; user-select: none; background: #f0f0f0; }
+table.sortable th[data-dir=asc]::after { content: " \\25B2"; } table.sortable th[data-dir=desc]::after { content: " \\25BC"; }
+tbody tr:hover { background: #f4f8ff; }
+.config { background: #fff; border: 1px solid #e2e2e2; border-radius: 8px; padding: .8em 1em; margin: 1em 0; }
+.config.failed { border-color: #e8a0a0; }
+.row { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
+.scroll { overflow-x: auto; max-width: 100%; }
+img.pixels { height: 160px; image-rendering: pixelated; display: block; border: 1px solid #ccc; }
+img.spec, img.rd { max-width: 100%; display: block; }
+figure { margin: .5em 0; } figcaption { font-size: .85em; color: #666; }
+audio { width: 360px; max-width: 100%; }
+.stats { display: flex; flex-wrap: wrap; gap: .2em 1.4em; } .stats span { white-space: nowrap; }
+"""
+
+SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var heads = table.tHead.rows[0].cells;
+  Array.prototype.forEach.call(heads, function (th, column) {
+    th.addEventListener("click", function () {
+      var ascending = th.dataset.dir !== "asc";
+      Array.prototype.forEach.call(heads, function (h) { delete h.dataset.dir; });
+      th.dataset.dir = ascending ? "asc" : "desc";
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      function key(row) {
+        var cell = row.cells[column];
+        var text = cell.hasAttribute("data-value") ? cell.getAttribute("data-value") : cell.textContent.trim();
+        var number = parseFloat(text);
+        return text === "" ? null : (isNaN(number) || String(number) !== text && !/^-?[0-9.e+-]+$/.test(text) ? text : number);
+      }
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (x === null || y === null) { return x === y ? 0 : x === null ? 1 : -1; }  // empty cells last
+        var order = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
+        return ascending ? order : -order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+def _url(*parts: str) -> str:
+    return "/".join(quote(part) for part in parts)
+
+
+def _fmt(value: Any, digits: int | None) -> str:
+    if value is None:
+        return ""
+    if digits is None:
+        return str(value)
+    return f"{value:,.{digits}f}" if digits == 0 else f"{value:.{digits}f}"
+
+
+def _size(count: int) -> str:
+    return f"{count} B" if count < 1000 else f"{count / 1000:.1f} kB" if count < 1_000_000 else f"{count / 1e6:.2f} MB"
+
+
+def render(items: list[Item], configs: list[Config], settings: dict, failures: list[str]) -> str:
+    """The whole page as a string."""
+    from . import __version__
+
+    e = html.escape
+    done = sum(len(item.results) for item in items)
+    out = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           "<title>spectrocodec listening report</title>", f"<style>{CSS}</style></head><body>",
+           "<h1>spectrocodec listening report</h1>",
+           f'<p class="muted">{len(items)} input(s) × {len(configs)} configuration(s), {done} result(s). '
+           f"Decoded by {e(_vocoders(items) or settings['vocoder'])}; {e(settings['range'])} feature range. "
+           f"spectrocodec {e(__version__)}, {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}.</p>",
+           '<p class="muted">kbps: the whole encoded file over the input\'s duration. PESQ-WB (1–4.6) and STOI (0–1): '
+           "the decoded audio against the original at 16 kHz mono, higher is better. feature dB: mel distortion of the "
+           "image's features against the original's (the codec alone); output dB: of the decoded audio re-analysed "
+           "(codec and vocoder); lower is better. Click a column heading to sort.</p>"]
+    if failures:
+        out.append(f'<p class="bad">{len(failures)} failure(s): ' + "; ".join(e(f) for f in failures) + "</p>")
+    out.append('<h2 id="summary">Summary</h2><div class="scroll"><table class="sortable" id="summary-table"><thead><tr>')
+    out += [f"<th>{e(title)}</th>" for _, title, _ in COLUMNS]
+    out.append("</tr></thead><tbody>")
+    for item in items:
+        for config in configs:
+            result = item.results.get(config.name)
+            if result is None or not result.get("ok"):  # failures are shown in their input's section
+                continue
+            cells = []
+            for key, _, digits in COLUMNS:
+                value = item.title if key == "input" else result.get(key)
+                if key == "input":
+                    cells.append(f'<td data-value="{e(item.title)}"><a href="#{e(item.slug)}--{e(config.name)}">{e(item.title)}</a></td>')
+                elif key == "quality" and value is None:
+                    cells.append('<td data-value="101">lossless</td>')
+                else:
+                    raw = "" if value is None else str(value)
+                    cells.append(f'<td data-value="{e(raw)}">{e(_fmt(value, digits))}</td>')
+            out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table></div>")
+    out.append('<h2 id="rate-distortion">Rate–distortion</h2>'
+               '<p class="muted">Mean over the inputs for each codec and bit depth; points are labelled with the quality.</p>'
+               '<img class="rd" src="rd.png" alt="PESQ-WB and feature distortion against bitrate">')
+    for item in items:
+        out.append(_item_html(item, configs))
+    out.append(f"<script>{SCRIPT}</script></body></html>")
+    return "\n".join(out)
+
+
+def _vocoders(items: list[Item]) -> str:
+    return ", ".join(sorted({r["vocoder"] for item in items for r in item.results.values() if r.get("ok")}))
+
+
+def _item_html(item: Item, configs: list[Config]) -> str:
+    e = html.escape
+    parts = [f'<section class="input" id="{e(item.slug)}"><h2>{e(item.title)}</h2>']
+    if item.error:
+        parts.append(f'<p class="bad">could not be read: {e(item.error)}</p></section>')
+        return "\n".join(parts)
+    parts.append(f'<p class="muted">{e(str(item.source))}: {item.seconds:.2f} s, {item.rate} Hz, {item.channels} channel(s)</p>'
+                 f'<div class="row"><div><h3>Original</h3><audio controls preload="metadata" src="{_url(item.slug, "original.wav")}"></audio></div></div>')
+    for config in configs:
+        result = item.results.get(config.name)
+        anchor = f"{item.slug}--{config.name}"
+        if result is None or not result.get("ok"):
+            reason = (result or {}).get("error", "not done")
+            parts.append(f'<article class="config failed" id="{e(anchor)}"><h3>{e(config.label)}</h3><p class="bad">failed: {e(reason)}</p></article>')
+            continue
+        files = result["files"]
+        stats = [f"{result['kbps']:.2f} kbps", _size(result["bytes"]),
+                 f"{result['width']}×{result['height']} px",
+                 "PESQ-WB " + (f"{result['pesq_wb']:.2f}" if result.get("pesq_wb") is not None else "n/a"),
+                 "STOI " + (f"{result['stoi']:.3f}" if result.get("stoi") is not None else "n/a"),
+                 f"feature {result['feature_mel_db']:.2f} dB", f"output {result['output_mel_db']:.2f} dB",
+                 f"encode {result['encode_s'] * 1000:.0f} ms, decode {result['decode_s']:.2f} s ({result['vocoder']})"]
+        image = _url(item.slug, files["image"])
+        figures = [f'<figure><div class="scroll"><img class="pixels" src="{image}" alt="{e(config.name)} image"></div>'
+                   f'<figcaption>the encoded file itself ({e(result["mime"])}, <a href="{image}">{e(files["image"])}</a>), shown 2× high; low frequencies at the bottom</figcaption></figure>']
+        if "view" in files:
+            figures.append(f'<figure><div class="scroll"><img class="pixels" src="{_url(item.slug, files["view"])}" alt="{e(config.name)} as PNG"></div>'
+                           f'<figcaption>PNG rendering (not every browser shows {e(result["mime"])})</figcaption></figure>')
+        parts.append(
+            f'<article class="config" id="{e(anchor)}"><h3>{e(config.label)}</h3>'
+            f'<p class="stats">' + "".join(f"<span>{e(s)}</span>" for s in stats) + "</p>"
+            f'<div class="row"><div><audio controls preload="metadata" src="{_url(item.slug, files["audio"])}"></audio></div>'
+            f'<div>{"".join(figures)}</div></div>'
+            f'<img class="spec" src="{_url(item.slug, files["spectrogram"])}" alt="spectrograms of the original, the image and the decoded audio">'
+            "</article>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+# -- the command --------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} is a file; give a folder")
+    configs = make_configs(_split(args.codec), _numbers(args.quality, "quality"), _numbers(args.bits, "bits", int),
+                           note=lambda line: print(line, file=sys.stderr))
+    vocoder = resolve_vocoder(args.vocoder)
+    settings = {"vocoder": vocoder, "device": args.device, "range": args.range}
+    out.mkdir(parents=True, exist_ok=True)
+    removed = batch.remove_temp_files(out)
+    items = make_items(args.inputs, out)
+    quiet = getattr(args, "quiet", False)
+    failures: list[str] = []
+    tasks, reused, code = [], 0, 0
+    for item in items:
+        prepare(item, out, args.force)
+        if item.error:
+            failures.append(f"{item.source}: {item.error}")
+            code = 2
+            continue
+        for config in configs:
+            result = None if args.force else load_result(item, out / item.slug, config, settings)
+            if result is not None:
+                item.results[config.name] = result
+                reused += 1
+            else:
+                spec = dataclasses.asdict(config) | {"name": config.name}
+                tasks.append((str(item.source), str(out / item.slug), spec, settings))
+    by_key = {(str(item.source), str(out / item.slug)): item for item in items}
+    jobs = batch.default_jobs(args.jobs, len(tasks), args.device) if tasks else 1
+    bar = Progress(len(tasks), label="report", unit="runs", quiet=quiet)
+    if removed:
+        bar.write(f"removed {removed} temporary file(s) left in {out} by an interrupted run")
+    for line in failures:
+        bar.write(f"failed: {line}")
+    for task, result in batch.run_tasks(run_one, tasks, jobs):
+        bar.advance()
+        item = by_key[(task[0], task[1])]
+        item.results[task[2]["name"]] = result
+        if not result["ok"]:
+            code = max(code, result["code"])
+            failures.append(f"{item.source} ({task[2]['name']}): {result['error']}")
+            bar.write(f"failed: {failures[-1]}")
+    rd_plot(out / "rd.png", items, configs)
+    write_bytes(out / "index.html", render(items, configs, settings, failures).encode("utf-8"), force=True)
+    report = {"settings": settings, "configs": [c.name for c in configs],
+              "results": [r for item in items for r in item.results.values() if r.get("ok")], "failures": failures}
+    write_bytes(out / "report.json", json.dumps(report, indent=1).encode(), force=True)
+    summary = f"report: {out / 'index.html'}: {len(items)} input(s) × {len(configs)} configuration(s) in {format_duration(bar.elapsed)}"
+    if jobs > 1:
+        summary += f", {jobs} jobs"
+    if reused:
+        summary += f"; {reused} reused from an earlier run (--force redoes them)"
+    bar.close(summary)
+    if failures:
+        print(f"spectrocodec: error: {len(failures)} failure(s) (listed above); the page shows the rest", file=sys.stderr)
+    return code
+
