@@ -12,8 +12,9 @@ otherwise. It is saved to a temporary folder and loaded through the plugin, as r
 
 Every figure is ``audio seconds / wall seconds`` (× real time, higher is faster), best of N runs,
 with the process CPU time beside it: on a shared machine the wall time depends on what else runs,
-the CPU time much less. Peak memory is the max RSS of a fresh process that loads the model and
-vocodes one input (resource.getrusage), and torch.cuda.max_memory_allocated on a GPU.
+the CPU time much less. Peak memory is the peak RSS (VmHWM) of a fresh process that imports
+torch and transformers, loads the model and vocodes one input, and torch.cuda.max_memory_allocated
+on a GPU.
 """
 
 from __future__ import annotations
@@ -58,6 +59,20 @@ def features(seconds: float, seed: int = 0) -> np.ndarray:
     """log-mel-like float32 (frames, 80) for ``seconds`` of 16 kHz audio."""
     frames = 1 + int(seconds * RATE) // HOP
     return np.random.default_rng(seed).normal(-5.0, 2.0, (frames, MELS)).astype(np.float32)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB: VmHWM of /proc/self/status where there is one.
+    (getrusage's ru_maxrss is not used on Linux: a child started by a big parent inherits the
+    parent's peak as its own, since the kernel carries it over exec.)"""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def timed(fn, reps: int) -> tuple[float, float]:
@@ -155,7 +170,7 @@ def one_case(folder: str, seconds: float, device: str, reps: int, dtype: str = "
         run()
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     result = {"audio_s": seconds, "device": device, "dtype": dtype, "wall_s": wall, "cpu_s": cpu,
-              "x_realtime": seconds / wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+              "x_realtime": seconds / wall, "peak_rss_mb": peak_rss_mb(),
               "threads": torch.get_num_threads()}
     if device == "cuda":
         result["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20

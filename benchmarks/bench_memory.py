@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = f"{platform.machine()}, {platform.processor() or ''} {_cpus()} CPU(s), {_memory_gb()} GB, Python {platform.python_version()}"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
-    print(f"| input | step | peak RSS | wall time | exit |\n|---|---|---|---|---|")
+    print("| input | step | peak RSS | wall time | exit |\n|---|---|---|---|---|")
     for row in rows:
         peak = f"{row['peak_mb']:.0f} MB" if row["peak_mb"] is not None else "n/a"
         wall = f"{row['seconds']:.1f} s" if row["seconds"] is not None else "n/a"

@@ -3,12 +3,13 @@
     apt-get install opus-tools                 # the peer: opusenc/opusdec (skipped with a note if missing)
     python benchmarks/bench_rd.py              # resumes: rows already in docs/bench/rd.csv are kept
     python benchmarks/bench_rd.py --force      # measure everything again
-    python benchmarks/bench_rd.py --music      # the music files of the corpus too
+    python benchmarks/bench_rd.py --music      # the corpus's music files instead, into music.*
 
 Reads the corpus at ../shared/corpus (beside the repository root). Writes docs/bench/:
 rd.csv (every input × configuration), rd.md (averages and the answers), rd.png (the plot),
 overhead.md (container and metadata bytes of a 3-second clip at 1, 2 and 4 kbps) and
-environment.md (the machine and library versions of the run).
+environment.md (the machine and library versions of the run); with --music, music.csv/.md/.png
+and music-environment.md.
 
 Configurations: every installed image codec × its bit depths × a sweep of qualities spanning about
 1–16 kbps on speech (AVIF's measured below; other codecs' found by calibrate()), adaptive range;
@@ -21,6 +22,10 @@ from __future__ import annotations
 import argparse
 import math
 import os
+
+# Vocoders and CLI processes run torch on one thread, like opusenc (single-threaded): comparable,
+# and stable on a machine whose cores are shared (torch's default threads then slow down many times).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 import platform
 import shutil
 import subprocess
@@ -188,14 +193,16 @@ def environment() -> str:
         f"- load average at the start (1, 5, 15 min): {load} (other work shared the cores: speed figures are indicative)",
         f"- Python {platform.python_version()}, numpy {np.__version__}, imagecodecs {imagecodecs.__version__} "
         f"({imagecodecs.avif_version()}), torch {torch_version}",
-        f"- {opus}", "",
+        f"- {opus}",
+        f"- OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} (torch threads, in-process and in the CLI processes); "
+        "AVIF/HEIC/JPEG XL encoders at their plugins' default threads", "",
     ])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--force", action="store_true", help="measure again rows already in the CSV")
-    parser.add_argument("--music", action="store_true", help="the corpus's music files too")
+    parser.add_argument("--music", action="store_true", help="the corpus's music files instead of its speech (into music.*)")
     parser.add_argument("--codec", help="comma-separated codecs (default: every installed one)")
     parser.add_argument("--no-cli", action="store_true", help="skip timing whole CLI processes")
     parser.add_argument("--out", type=Path, default=OUT, help=f"output folder (default {OUT.relative_to(ROOT)})")
@@ -203,13 +210,15 @@ def main(argv: list[str] | None = None) -> int:
     if not CORPUS.exists():
         sys.exit(f"bench_rd: the corpus is not at {CORPUS}")
     speech = sorted((CORPUS / "speech").glob("*.ogg"))
-    inputs = speech + (sorted((CORPUS / "music").glob("*.ogg")) if args.music else [])
+    inputs, title = (sorted((CORPUS / "music").glob("*.ogg")), "music") if args.music else (speech, "rd")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "environment.md").write_text(environment())
+    (args.out / ("music-environment.md" if args.music else "environment.md")).write_text(environment())
     names = args.codec.split(",") if args.codec else codecs()
     configs = configurations(speech, names, vocoders())
-    (args.out / "overhead.md").write_text(overhead(speech[0], names))
-    failures = bench.run_bench(inputs, configs, args.out, device="cpu", force=args.force, cli_timing=not args.no_cli)
+    if not args.music:
+        (args.out / "overhead.md").write_text(overhead(speech[0], names))
+    failures = bench.run_bench(inputs, configs, args.out, device="cpu", force=args.force,
+                               cli_timing=not args.no_cli, title=title)
     return 1 if failures else 0
 
 

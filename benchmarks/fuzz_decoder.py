@@ -33,6 +33,7 @@ import json
 import os
 import random
 import re
+import resource
 import select
 import struct
 import subprocess
@@ -344,7 +345,7 @@ def run(argv: list[str] | None = None) -> dict:
     seeds_used: list[str] = []
     started = time.monotonic()
     index = 0
-    restarts = 0
+    spawns = 0
     last_report = started
     while (args.inputs is None or index < args.inputs) and (deadline is None or time.monotonic() < deadline):
         command = [sys.executable, os.path.abspath(__file__), "--worker", "--start", str(index),
@@ -355,6 +356,7 @@ def run(argv: list[str] | None = None) -> dict:
             command += ["--codecs", *args.codecs]
         log = open(Path(args.out) / "worker-stderr.log", "ab")
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, bufsize=0)
+        spawns += 1
         buffer = b""
         pending: dict | None = None
         waiting_for_seeds = True
@@ -409,11 +411,11 @@ def run(argv: list[str] | None = None) -> dict:
             log.close()
         if proc.returncode == 0 and pending is None and args.inputs is not None and index >= args.inputs:
             break
-        restarts += 1
     elapsed = time.monotonic() - started
     summary = {
         "inputs": sum(outcomes.values()), "seconds": round(elapsed, 1), "seed": args.seed,
-        "timeout_s": args.timeout, "memory_cap_bytes": MEMORY_CAP, "worker_restarts": restarts,
+        "timeout_s": args.timeout, "memory_cap_bytes": MEMORY_CAP, "worker_restarts": spawns - 1,
+        "worker_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "outcomes": dict(outcomes), "project_error_classes": dict(classes), "bugs": bugs,
         "seeds": seeds_used, "top_errors": errors.most_common(40),
     }

@@ -203,7 +203,7 @@ def _init_worker(parent: int, threads: int) -> None:
 
 def _watch_parent(parent: int) -> None:
     while True:
-        time.sleep(0.5)
+        time.sleep(0.25)
         if os.getppid() != parent:
             os._exit(1)
 
@@ -231,8 +231,12 @@ def guarded(func: Callable[..., dict]) -> Callable[..., dict]:
             return failure(str(exc), exc.exit_code)
         except MemoryError:
             return failure("out of memory; try a shorter file or fewer --jobs", 1)
-        except Exception as exc:  # a bug: still one line
-            return failure(f"internal error: {type(exc).__name__}: {exc}", 1)
+        except Exception as exc:  # a bug: still one line (the traceback too with SPECTROCODEC_DEBUG=1)
+            if os.environ.get("SPECTROCODEC_DEBUG"):
+                import traceback
+
+                traceback.print_exc()
+            return failure(f"internal error: {type(exc).__name__}: {exc} (set SPECTROCODEC_DEBUG=1 for a traceback and please report it)", 1)
 
     return wrapper
 

@@ -287,7 +287,8 @@ def measure_opus(config: Config, ref: Reference, workdir: Path, extractor) -> di
     decode_s = _process(["opusdec", "--quiet", "--rate", str(RATE), str(encoded), str(decoded)])
     data = encoded.read_bytes()
     output, rate = sf.read(str(decoded), dtype="float32", always_2d=True)
-    assert rate == RATE, f"opusdec wrote {rate} Hz"
+    if rate != RATE:
+        raise RuntimeError(f"opusdec wrote {rate} Hz, not {RATE}")
     return {"bytes": len(data), "cli_encode_s": encode_s, "cli_decode_s": decode_s, **container_split(data),
             **end_to_end(ref, output.mean(axis=1), extractor)}
 
@@ -304,11 +305,11 @@ def container_split(data: bytes) -> dict[str, int]:
     if data[4:8] in (b"ftyp", b"JXL ", b"jP  "):  # ISOBMFF boxes: AVIF, HEIC, JPEG XL and JP2 containers
         from spectrocodec_plugins.isobmff import boxes
 
-        parts = [(kind, start, stop, 8) for kind, start, stop in boxes(data)]
+        parts = list(boxes(data))
     elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         from spectrocodec_plugins.webp import chunks
 
-        parts = [(kind, start, stop, 8) for kind, start, stop in chunks(data)]
+        parts = chunks(data)
     elif data[:4] == b"OggS":
         headers, packets = _ogg_packets(data)
         if len(packets) < 2:
@@ -317,8 +318,8 @@ def container_split(data: bytes) -> dict[str, int]:
                 "container_bytes": headers + packets[0]}
     else:
         return {}
-    payload = sum(stop - start for kind, start, stop, _ in parts if kind in PAYLOAD_BOXES)
-    metadata = sum(stop - start + header for kind, start, stop, header in parts if kind in METADATA_BOXES)
+    payload = sum(stop - start for kind, start, stop in parts if kind in PAYLOAD_BOXES)
+    metadata = sum(stop - start + 8 for kind, start, stop in parts if kind in METADATA_BOXES)  # + the box header
     return {"payload_bytes": payload, "metadata_bytes": metadata, "container_bytes": len(data) - payload - metadata}
 
 
@@ -412,6 +413,7 @@ def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: s
     if keep:
         keep.mkdir(exist_ok=True)
     extractor = Registry.default().create("feature", "speecht5")
+    warm_up({config.vocoder for _, config in todo if config.kind != "opus"} - {"none"}, extractor, device)
     failures, start, refs = 0, time.monotonic(), {}
     with tempfile.TemporaryDirectory(prefix="spectrocodec-bench-") as tmp:
         workdir = Path(tmp)
@@ -440,6 +442,18 @@ def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: s
           f"wrote {csv_path}, {outdir / f'{title}.md'}" + (f", {outdir / f'{title}.png'}" if summary else ""),
           file=sys.stderr)
     return failures
+
+
+def warm_up(vocoders: Iterable[str], extractor, device: str) -> None:
+    """Run each vocoder once on a few frames, so that in-process timings do not include importing
+    torch or loading weights (the CLI timings include them: a process starts cold)."""
+    import numpy as np
+
+    from . import api
+
+    for name in vocoders:
+        vocoder, _ = api.make_vocoder(name, extractor.name, device)
+        vocoder.vocode(np.full((16, extractor.n_bins), -5.0, np.float32))
 
 
 # -- summarising ----------------------------------------------------------------------------------

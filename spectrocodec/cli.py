@@ -151,6 +151,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
         return batch.run_decode(args)
     output = Path(args.output) if args.output else source.with_suffix(".wav")
     check_output(output, args.force, inputs=(source,))
+    if args.rate not in ("model", "original"):
+        _rate(args.rate)  # refuse a bad --rate before any work
     raw = api._read_bytes(source)
     pipe = Pipeline()
     header = pipe.read(raw).header  # only the header is kept: the features are decoded again below

@@ -35,7 +35,7 @@ from urllib.parse import quote
 
 from . import batch
 from .errors import InputError
-from .files import write_bytes
+from .files import atomic_output, write_bytes
 from .progress import Progress, format_duration
 
 RATE = 16000  # decoded outputs and the reference for the metrics: 16 kHz mono
@@ -128,6 +128,8 @@ def make_configs(codecs: list[str], qualities: list[float], bits: list[int], not
 
 def make_items(inputs: list[str], out: Path) -> list[Item]:
     """The inputs with a unique, stable folder name each (from the file's path)."""
+    if any(Path(p).is_dir() and Path(p).resolve() == out.resolve() for p in inputs):
+        raise InputError(f"the output folder {out} is an input folder; choose another one (a subfolder is fine)")
     exclude = out if any(out.resolve().is_relative_to(Path(p).resolve()) for p in inputs if Path(p).is_dir()) else None
     found = batch.find_audio(inputs, exclude)
     if not found:
@@ -156,7 +158,7 @@ def resolve_vocoder(name: str) -> str:
 
 def prepare(item: Item, out: Path, force: bool) -> None:
     """Read the input (its duration, rate, channels) and write DIR/<slug>/original.wav."""
-    from .audio import read_audio, write_wav
+    from .audio import read_audio
     from .errors import SpectrocodecError
 
     try:
@@ -166,9 +168,18 @@ def prepare(item: Item, out: Path, force: bool) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         original = folder / "original.wav"
         if force or not original.exists() or original.stat().st_mtime_ns < item.source.stat().st_mtime_ns:
-            write_wav(original, audio, rate, force=True)
+            write_original(original, audio, rate)
     except SpectrocodecError as exc:
         item.error = str(exc)
+
+
+def write_original(path: Path, audio, rate: int) -> None:
+    """float32 (samples, channels) → 16-bit WAV at its own rate and channels, atomically."""
+    import numpy as np
+    import soundfile as sf
+
+    with atomic_output(path, force=True) as tmp:
+        sf.write(tmp, np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
 
 
 def _stamp(path: str | Path) -> list[int]:
@@ -225,10 +236,10 @@ def run_one(source: str, folder: str, config: dict, settings: dict) -> dict:
     files = {"image": f"{name}{config['extension']}", "audio": f"{name}.wav", "spectrogram": f"{name}.spec.png"}
     write_bytes(folder_path / files["image"], data, force=True)
 
-    start = time.perf_counter()
     decoded = pipe.read(data)
     vocoder, _ = batch.cached_vocoder(settings["vocoder"], decoded.header.feature["name"], settings["device"], {})
     pipe.vocoder = vocoder
+    start = time.perf_counter()  # decoding and vocoding, not loading the vocoder (once per process)
     waveform, out_rate = pipe.decode(data)
     decode_s = time.perf_counter() - start
     write_wav(folder_path / files["audio"], waveform, out_rate, force=True)
@@ -380,7 +391,8 @@ table.sortable th[data-dir=asc]::after { content: " \\25B2"; } table.sortable th
 tbody tr:hover { background: #f4f8ff; }
 .config { background: #fff; border: 1px solid #e2e2e2; border-radius: 8px; padding: .8em 1em; margin: 1em 0; }
 .config.failed { border-color: #e8a0a0; }
-.row { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
+.row { display: flex; flex-wrap: wrap; gap: .5em 1.5em; align-items: flex-start; }
+.row > .pictures { flex: 1 1 300px; min-width: 0; }
 .scroll { overflow-x: auto; max-width: 100%; }
 img.pixels { height: 160px; image-rendering: pixelated; display: block; border: 1px solid #ccc; }
 img.spec, img.rd { max-width: 100%; display: block; }
@@ -518,7 +530,7 @@ def _item_html(item: Item, configs: list[Config]) -> str:
             f'<article class="config" id="{e(anchor)}"><h3>{e(config.label)}</h3>'
             f'<p class="stats">' + "".join(f"<span>{e(s)}</span>" for s in stats) + "</p>"
             f'<div class="row"><div><audio controls preload="metadata" src="{_url(item.slug, files["audio"])}"></audio></div>'
-            f'<div>{"".join(figures)}</div></div>'
+            f'<div class="pictures">{"".join(figures)}</div></div>'
             f'<img class="spec" src="{_url(item.slug, files["spectrogram"])}" alt="spectrograms of the original, the image and the decoded audio">'
             "</article>")
     parts.append("</section>")
@@ -534,9 +546,9 @@ def run(args: argparse.Namespace) -> int:
                            note=lambda line: print(line, file=sys.stderr))
     vocoder = resolve_vocoder(args.vocoder)
     settings = {"vocoder": vocoder, "device": args.device, "range": args.range}
+    items = make_items(args.inputs, out)
     out.mkdir(parents=True, exist_ok=True)
     removed = batch.remove_temp_files(out)
-    items = make_items(args.inputs, out)
     quiet = getattr(args, "quiet", False)
     failures: list[str] = []
     tasks, reused, code = [], 0, 0

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import soundfile as sf
 
 from conftest import CORPUS, run_cli
@@ -81,7 +82,7 @@ def test_decode_folder_mirrors_the_tree(speech_files, tmp_path):
     assert run_cli("encode", source, "-o", images, "-q").returncode == 0
     (images / "sub" / "junk.avif").write_bytes(b"\0" * 100)  # a codec's extension, not its bytes: a failure
     (images / "readme.md").write_text("ignored")
-    result = run_cli("decode", images, "-o", out, "--vocoder", "auto")
+    result = run_cli("decode", images, "-o", out, "--vocoder", "auto", "--jobs", "1")
     assert result.returncode != 0 and "junk.avif" in result.stderr and "1 of 3 file(s) failed" in result.stderr
     wavs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav"))
     assert wavs == ["clip0.wav", "sub/clip1.wav"]
@@ -104,12 +105,13 @@ def test_output_folder_rules(speech_files, tmp_path):
     assert run_cli("encode", source, "-o", tmp_path / "x", "--jobs", "-1").returncode == 2
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the worker processes through /proc (Linux)")
 def test_killed_run_leaves_no_partial_output_and_resumes(speech_files, tmp_path):
     source, images, out = tmp_path / "in", tmp_path / "images", tmp_path / "wav"
-    clips = _clips(source, speech_files, 8, 2.0)
+    clips = _clips(source, speech_files, 6, 4.0)  # ~0.3 s of vocoding each: time to kill it mid-way
     assert run_cli("encode", source, "-o", images, "-q").returncode == 0
     command = [sys.executable, "-m", "spectrocodec", "decode", str(images), "-o", str(out), "--jobs", "2", "-q"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     workers: set[int] = set()
     while time.monotonic() < deadline and process.poll() is None:
@@ -120,17 +122,16 @@ def test_killed_run_leaves_no_partial_output_and_resumes(speech_files, tmp_path)
     workers.update(_children(process.pid))
     process.send_signal(signal.SIGKILL)  # the main process only: its workers must notice and stop
     process.wait()
-    process.stderr.close()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers), "worker processes outlived the killed run"
     done = sorted(out.rglob("*.wav"))
     assert done, "nothing was written before the kill"
     assert len(done) < len(clips), "the run finished before it could be killed; make it longer"
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(pid) for pid in workers), "worker processes outlived the killed run"
     for wav in done:  # every output there is complete
         audio, rate = sf.read(wav)
-        assert rate == 16000 and abs(len(audio) / rate - 2.0) <= FRAME_S
+        assert rate == 16000 and abs(len(audio) / rate - 4.0) <= FRAME_S
 
     result = run_cli("decode", images, "-o", out, "--jobs", "2")
     assert result.returncode == 0, result.stderr
@@ -138,7 +139,7 @@ def test_killed_run_leaves_no_partial_output_and_resumes(speech_files, tmp_path)
     assert not [p for p in out.rglob("*") if p.name.startswith(".spectrocodec-")]
     assert len(list(out.rglob("*.wav"))) == len(clips)
     for wav in out.rglob("*.wav"):
-        assert abs(sf.info(wav).duration - 2.0) <= FRAME_S
+        assert abs(sf.info(wav).duration - 4.0) <= FRAME_S
 
 
 def test_stale_temp_files_are_removed(speech_files, tmp_path):

@@ -24,11 +24,27 @@ def _vocoder() -> str:
 def short_clip(sample, tmp_path):
     audio, rate = sf.read(str(sample), dtype="float32")
     path = tmp_path / "clip.wav"
-    sf.write(str(path), audio[: 2 * rate], rate)
+    sf.write(str(path), audio[:rate], rate)  # 1 s: the vocoder runs three times
     return path
 
 
-def test_bench_one_configuration_then_resume(short_clip, tmp_path, capsys):
+@pytest.fixture
+def one_thread(monkeypatch):
+    """torch on one thread, in-process and in the CLI processes, as benchmarks/bench_rd.py runs:
+    on a machine whose cores are shared, torch's default threads make griffinlim many times slower."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    if _vocoder() == "none":
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_bench_one_configuration_then_resume(short_clip, tmp_path, capsys, one_thread):
     out = tmp_path / "out"
     vocoder = _vocoder()
     args = [str(short_clip), "-o", str(out), "--codec", "avif", "--quality", "50", "--bits", "10",
@@ -38,9 +54,9 @@ def test_bench_one_configuration_then_resume(short_clip, tmp_path, capsys):
     expected = ["avif/10bit/adaptive/q50/" + vocoder] + (["copy/" + vocoder] if vocoder != "none" else [])
     assert [r["config"] for r in rows] == expected
     row = rows[0]
-    assert row["input"] == "clip" and row["duration_s"] == pytest.approx(2.0)
+    assert row["input"] == "clip" and row["duration_s"] == pytest.approx(1.0)
     data = next((out / "files").glob("clip.*.avif")).read_bytes()
-    assert row["bytes"] == len(data) and row["kbps"] == pytest.approx(len(data) * 8 / 2.0 / 1000)
+    assert row["bytes"] == len(data) and row["kbps"] == pytest.approx(len(data) * 8 / 1.0 / 1000)
     assert row["payload_bytes"] + row["metadata_bytes"] + row["container_bytes"] == len(data)
     assert 20 < row["metadata_bytes"] < 80  # the scdc box
     assert 0 < row["feature_mel_db"] < 10
@@ -67,7 +83,8 @@ def test_bench_opus(short_clip, tmp_path):
     assert bench.run_bench([short_clip], config, out) == 0
     (row,) = bench.read_csv(out / "rd.csv")
     assert row["config"] == "opus/6k" and row["codec"] == "opus"
-    assert 5 < row["kbps"] < 12  # the whole .opus file: Ogg pages and tags on top of 6 kbps
+    assert 5 < row["payload_bytes"] * 8 / row["duration_s"] / 1000 < 10  # the audio packets
+    assert row["kbps"] > 6  # the whole .opus file: Ogg pages and tags (~1 kB) on top
     assert row["payload_bytes"] + row["metadata_bytes"] + row["container_bytes"] == row["bytes"]
     assert 1.0 <= row["pesq_wb"] <= 4.7 and 0.5 < row["stoi"] <= 1
     assert row["cli_encode_xrt"] > 0 and row["cli_decode_xrt"] > 0

@@ -55,7 +55,7 @@ def _signal(kind: str, n: int, channels: int, amplitude: float, seed: int) -> np
     return (amplitude * audio).astype(np.float32)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(data=st.data(), n=st.integers(0, 6000), rate=st.sampled_from([8000, 11025, 16000, 44100, 48000]),
        channels=st.integers(1, 3), amplitude=st.floats(0.0, 4.0), kind=st.sampled_from(["noise", "tone", "impulse", "silence"]),
        range_mode=st.sampled_from(["adaptive", "fixed"]), seed=st.integers(0, 2**16))
@@ -105,8 +105,8 @@ def _fuzzer():
 
 
 def test_short_fuzz_run_raises_only_project_errors(tmp_path):
-    summary = _fuzzer().run(["--inputs", "300", "--seed", "test", "--timeout", "10", "--quiet", "--out", str(tmp_path)])
-    assert summary["inputs"] == 300
+    summary = _fuzzer().run(["--inputs", "500", "--seed", "test", "--timeout", "10", "--quiet", "--out", str(tmp_path)])
+    assert summary["inputs"] == 500
     assert summary["outcomes"].get("bug", 0) == 0, [(b["kind"], b["how"], b["detail"].strip().splitlines()[-1]) for b in summary["bugs"]]
     assert summary["outcomes"].get("project", 0) > 100 and summary["outcomes"].get("ok", 0) > 0
     assert len(summary["seeds"]) >= 4  # lossy, lossless and folded AVIF at least, plus plain images

@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 
 from conftest import SPEECH, run_cli
 
@@ -31,10 +33,14 @@ def report(tmp_path_factory):
         pytest.skip("corpus not found (it sits beside the repo as ../shared/corpus)")
     root = tmp_path_factory.mktemp("report")
     inputs = [root / "in" / "first.wav", root / "in" / "more" / "deep dir" / "clip #2.flac"]
-    for source, target in zip(SPEECH, inputs):
+    for n, (source, target) in enumerate(zip(SPEECH, inputs)):
         audio, rate = sf.read(source, dtype="float32")
+        audio = audio[rate // 2: rate // 2 + int(CLIP_S * rate)]
+        if n == 1:  # the second as stereo at 22.05 kHz: the original is kept as it is, decoded at 16 kHz mono
+            audio = soxr.resample(np.stack([audio, 0.5 * audio], axis=1), rate, 22050)
+            rate = 22050
         target.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(target, audio[rate // 2: rate // 2 + int(CLIP_S * rate)], rate)
+        sf.write(target, audio, rate)
     out = root / "out"
     args = ["report", inputs[0], root / "in" / "more", "-o", out, "--codec", "avif,jxl", "--quality", "50",
             "--bits", "10", "--vocoder", "auto", "--jobs", "2"]
@@ -79,6 +85,10 @@ def test_every_link_and_src_exists_and_nothing_is_remote(report):
     assert sum(u.endswith(".view.png") for u in sources) == 2  # jxl: a PNG rendering next to it
     assert sum(u.endswith(".wav") for u in sources) == 2 + 4  # originals and decoded
     assert "clip #2.flac" in page  # the name, escaped where needed, is shown
+    stereo = sf.info(out / "deep_dir_clip_2" / "original.wav")
+    assert (stereo.channels, stereo.samplerate) == (2, 22050) and abs(stereo.duration - CLIP_S) < 1e-3
+    decoded = sf.info(out / "deep_dir_clip_2" / "avif-q50-10bit.wav")
+    assert (decoded.channels, decoded.samplerate) == (1, 16000) and abs(decoded.duration - CLIP_S) <= FRAME_S
 
 
 def test_measurements(report):

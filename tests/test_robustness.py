@@ -31,8 +31,7 @@ import soundfile as sf
 
 from conftest import CORPUS, SAMPLE, run_cli, tone
 from spectrocodec import api, fileformat
-from spectrocodec.errors import FormatError, InputError, OutputError, PluginError, SpectrocodecError
-from spectrocodec.interfaces import Vocoder
+from spectrocodec.errors import InputError, SpectrocodecError
 from spectrocodec.pipeline import Pipeline
 from spectrocodec.registry import Registry
 
@@ -80,12 +79,12 @@ def peak_rss_mb(*args, timeout: float = 120, stub: bool = False) -> tuple[subpro
 
 
 def refused(result: subprocess.CompletedProcess, *words: str) -> str:
-    """Non-zero exit, stderr exactly one 'spectrocodec: error: ...' line containing ``words``."""
+    """Non-zero exit, stderr exactly one 'spectrocodec[ COMMAND]: error: ...' line containing ``words``."""
     assert result.returncode != 0, f"accepted: {result.stdout} {result.stderr}"
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("spectrocodec: error: "), lines[0]
+    assert lines[0].startswith("spectrocodec") and ": error: " in lines[0], lines[0]  # usage errors: "spectrocodec encode: error:"
     for word in words:
         assert word.lower() in lines[0].lower(), (word, lines[0])
     return lines[0]
@@ -256,6 +255,33 @@ def test_compressed_audio_formats_soundfile_reads(tmp_path, fmt, subtype, ext):
     assert details["sample_rate"] == rate and details["duration_s"] == pytest.approx(1.0, abs=0.06)
 
 
+@pytest.mark.parametrize("fmt,subtype,ext", [("WAV", "PCM_16", "wav"), ("FLAC", "PCM_16", "flac"),
+                                             ("OGG", "VORBIS", "ogg"), ("MP3", "MPEG_LAYER_III", "mp3")])
+def test_damaged_audio_files_encode_or_get_a_project_error(tmp_path, fmt, subtype, ext):
+    """Truncated and bit-flipped audio: soundfile may read what is left, or we refuse in one line
+    (a decoder error mid-file included: the file is read in blocks)."""
+    source = tmp_path / f"src.{ext}"
+    try:
+        sf.write(source, tone(2.0), 16000, format=fmt, subtype=subtype)
+    except Exception as exc:
+        pytest.skip(f"soundfile cannot write {fmt}/{subtype} here: {exc}")
+    data = source.read_bytes()
+    rng = random.Random(ext)
+    damaged = tmp_path / f"damaged.{ext}"
+    for i in range(40):
+        mutated = bytearray(data)
+        if i % 2:
+            mutated = mutated[: rng.randrange(len(mutated))]
+        else:
+            for _ in range(rng.choice([1, 4, 16])):
+                mutated[rng.randrange(len(mutated))] ^= 1 << rng.randrange(8)
+        damaged.write_bytes(bytes(mutated))
+        try:
+            api.info(api.encode(damaged, speed=9))
+        except SpectrocodecError as exc:
+            assert "\n" not in str(exc)
+
+
 def test_a_flac_named_wav_works_and_a_text_named_wav_is_refused(tmp_path):
     lying = tmp_path / "really-flac.wav"
     lying.write_bytes(SAMPLE.read_bytes())
@@ -279,6 +305,19 @@ def test_empty_and_corpus_invalid_audio_files_are_refused(tmp_path):
         with untouched(tmp_path):
             refused(run_cli("encode", invalid, "-o", tmp_path / "out.avif"), "invalid.wav", "cannot read")
         assert invalid.read_bytes() == before
+
+
+def test_bad_options_are_refused_before_any_work(tmp_path):
+    source = write(tmp_path / "in.wav", tone(0.5))
+    encoded = tmp_path / "in.avif"
+    assert run_cli("encode", source, "-o", encoded, "-q").returncode == 0
+    with untouched(tmp_path):
+        started = time.monotonic()
+        refused(cli_stub("decode", encoded, "-o", tmp_path / "o.wav", "--rate", "5"), "--rate")
+        refused(run_cli("encode", source, "-o", tmp_path / "o.avif", "--bits", "9"), "9-bit")
+        refused(run_cli("encode", source, "-o", tmp_path / "o.avif", "--quality", "300"), "--quality")
+        refused(run_cli("encode", source, "-o", tmp_path / "o.avif", "--range", "wide"), "--range")
+        assert time.monotonic() - started < 20
 
 
 def test_missing_paths_and_folders(tmp_path):

@@ -46,7 +46,8 @@ HOP = 256  # output samples per frame: the product of the upsample rates (4 × 4
 N_MELS = 80
 SAMPLE_RATE = 16000
 CPU_CHUNK_FRAMES = 512  # ~8 s per window on CPU: fastest measured, ~120 MB of activations
-GPU_CHUNK_FRAMES = 8192  # ~131 s per window on GPU: ~1.5 GB of activations in float32
+GPU_CHUNK_FRAMES = 8192  # frames per window on GPU, shared by a batch: ~2 GB of activations in float32
+GPU_BATCH = 16  # items run together on GPU
 DTYPES = ("float32", "float16", "bfloat16")
 HUB_TIMEOUT_S = 3.0  # how long to wait for the hub's host to answer before saying it is unreachable
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -284,7 +285,9 @@ class Generator:
 def windows(frames: int, chunk: int, overlap: int) -> list[tuple[int, int, int, int]]:
     """Cut ``frames`` into near-equal windows of at most ``chunk`` output frames:
     (out_start, out_stop, in_start, in_stop), the input widened by ``overlap`` on each side."""
-    count = max(1, math.ceil(frames / max(1, chunk)))
+    if frames <= 0:
+        return []
+    count = math.ceil(frames / max(1, chunk))
     size = math.ceil(frames / count)
     out = []
     for start in range(0, frames, size):
@@ -301,7 +304,8 @@ class HifiganVocoder(Vocoder):
     ``device`` ("auto": CUDA when present, "cpu", "cuda"), ``dtype`` ("float32"; "float16" or
     "bfloat16" on CUDA only), ``chunk_frames`` (frames per window, None: 512 on CPU, 8192 on CUDA),
     ``overlap_frames`` (None: the receptive field, 28 frames for the SpeechT5 config),
-    ``threads`` (torch CPU threads while vocoding; None: torch's default, one per core).
+    ``threads`` (torch CPU threads while vocoding; None: torch's default, one per core),
+    ``batch_size`` (items ``vocode_batch`` runs together; None: 1 on CPU, 16 on CUDA).
     The model loads on first use; ``load()`` does it now.
     """
 
@@ -310,7 +314,7 @@ class HifiganVocoder(Vocoder):
     devices = ("cpu", "cuda")
     priority = 10
     defaults = {"weights": None, "device": "auto", "dtype": "float32", "chunk_frames": None,
-                "overlap_frames": None, "threads": None}
+                "overlap_frames": None, "threads": None, "batch_size": None}
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -321,7 +325,7 @@ class HifiganVocoder(Vocoder):
             raise PluginError(f"vocoder 'hifigan' runs on device auto, cpu or cuda, not {p['device']!r}")
         if p["device"] == "cpu" and p["dtype"] != "float32":
             raise PluginError(f"dtype {p['dtype']} is for CUDA only; on CPU hifigan runs in float32")
-        for key in ("chunk_frames", "overlap_frames", "threads"):
+        for key in ("chunk_frames", "overlap_frames", "threads", "batch_size"):
             value = p[key]
             if value is not None and not (isinstance(value, int) and not isinstance(value, bool)
                                           and value >= (0 if key == "overlap_frames" else 1)):
@@ -375,40 +379,59 @@ class HifiganVocoder(Vocoder):
     def vocode_batch(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Several log-mel arrays float32 (frames_i, 80) → waveforms float32 (frames_i * 256,).
 
-        They are padded to the longest and run together, window by window (on a GPU this is much
-        faster than one by one); each output equals what ``vocode`` gives for that item alone."""
+        Items of similar length are grouped ``batch_size`` at a time (default 1 on CPU, where
+        batching gains nothing, 16 on CUDA), padded to the longest of their group and run together,
+        window by window; each output equals what ``vocode`` gives for that item alone."""
         import torch
 
         batch = [_check_features(f) for f in batch]
         gen = self.load()
-        outputs = [np.zeros(len(f) * HOP, dtype=np.float32) for f in batch]
-        longest = max((len(f) for f in batch), default=0)
-        if longest == 0:
-            return outputs
-        chunk = self.params["chunk_frames"] or (GPU_CHUNK_FRAMES if gen.device.startswith("cuda") else CPU_CHUNK_FRAMES)
-        threads = self.params["threads"]
-        saved_threads = torch.get_num_threads()
+        cuda = gen.device.startswith("cuda")
+        size = self.params["batch_size"] or (GPU_BATCH if cuda else 1)
+        order = sorted(range(len(batch)), key=lambda i: len(batch[i]))
+        outputs: list[np.ndarray] = [np.empty(0, np.float32)] * len(batch)
+        with self._threads(), torch.inference_mode():
+            for start in range(0, len(order), size):
+                group = order[start:start + size]
+                chunk = self.params["chunk_frames"] or (
+                    max(CPU_CHUNK_FRAMES, GPU_CHUNK_FRAMES // len(group)) if cuda else CPU_CHUNK_FRAMES)
+                for i, out in zip(group, self._vocode_group(gen, [batch[i] for i in group], chunk)):
+                    outputs[i] = out
+        return outputs
+
+    def _vocode_group(self, gen: Generator, group: list[np.ndarray], chunk: int) -> list[np.ndarray]:
+        """One padded batch, in windows of ``chunk`` output frames widened by ``self.overlap``."""
+        import torch
+
+        outputs = [np.zeros(len(f) * HOP, dtype=np.float32) for f in group]
+        normalised = [gen.normalise(f) for f in group]
+        for out_start, out_stop, in_start, in_stop in windows(max(len(f) for f in group), chunk, self.overlap):
+            items = [i for i, f in enumerate(group) if len(f) > out_start]  # those not over yet
+            width = in_stop - in_start
+            lengths = [min(width, len(group[i]) - in_start) for i in items]
+            x = torch.zeros(len(items), width, N_MELS, device=gen.device, dtype=gen.dtype)
+            for row, (i, n) in enumerate(zip(items, lengths)):
+                x[row, :n] = normalised[i][in_start:in_start + n]
+            y = gen.forward(x, None if min(lengths) == width else lengths)
+            y = y[:, (out_start - in_start) * HOP:(out_stop - in_start) * HOP].float().cpu().numpy()
+            for row, i in enumerate(items):
+                stop = min(out_stop, len(group[i]))
+                outputs[i][out_start * HOP:stop * HOP] = y[row, :(stop - out_start) * HOP]
+        return outputs
+
+    @contextmanager
+    def _threads(self):
+        """torch's CPU thread count set to ``threads`` meanwhile, when given."""
+        import torch
+
+        threads, saved = self.params["threads"], torch.get_num_threads()
         if threads:
             torch.set_num_threads(threads)
         try:
-            with torch.inference_mode():
-                normalised = [gen.normalise(f) for f in batch]
-                for out_start, out_stop, in_start, in_stop in windows(longest, chunk, self.overlap):
-                    items = [i for i, f in enumerate(batch) if len(f) > out_start]
-                    width = in_stop - in_start
-                    lengths = [min(width, len(batch[i]) - in_start) for i in items]
-                    x = torch.zeros(len(items), width, N_MELS, device=gen.device, dtype=gen.dtype)
-                    for row, (i, n) in enumerate(zip(items, lengths)):
-                        x[row, :n] = normalised[i][in_start:in_start + n]
-                    y = gen.forward(x, None if min(lengths) == width else lengths)
-                    y = y[:, (out_start - in_start) * HOP:(out_stop - in_start) * HOP].float().cpu().numpy()
-                    for row, i in enumerate(items):
-                        stop = min(out_stop, len(batch[i]))
-                        outputs[i][out_start * HOP:stop * HOP] = y[row, :(stop - out_start) * HOP]
+            yield
         finally:
             if threads:
-                torch.set_num_threads(saved_threads)
-        return outputs
+                torch.set_num_threads(saved)
 
 
 def _check_features(features: np.ndarray) -> np.ndarray:

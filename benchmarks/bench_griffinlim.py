@@ -1,0 +1,252 @@
+"""Quality and speed of the ``griffinlim`` vocoder: copy synthesis of the corpus speech.
+
+    python benchmarks/bench_griffinlim.py                 # sweeps, ablations, chunking, speed
+    python benchmarks/bench_griffinlim.py --quick         # fewer sweep points
+    python benchmarks/bench_griffinlim.py --hour          # also 1 hour of speech in a fresh process (minutes)
+    python benchmarks/bench_griffinlim.py --json out.json
+
+Copy synthesis: the log-mel features of the original audio (spectrocodec_plugins.speecht5, no image
+codec) → vocoder → PESQ-WB (``pesq(16000, ref, deg, "wb")``) and STOI against the original, the
+output trimmed to the input's length. Files: the two corpus speech files (../shared/corpus/speech).
+
+Ablations rebuild the alternatives from the plugin's own pieces (stft, istft, mel_gain), so that
+each row differs from the plugin in one choice only:
+
+- ``oracle``: fast Griffin-Lim on the TRUE 513-bin magnitude (the phase problem alone);
+- ``fixed NNLS``: magnitude estimated once (min-norm, clipped, + multiplicative updates), then
+  plain fast Griffin-Lim with that magnitude fixed; ``fixed pinv``: the same without updates;
+- ``refit`` (the plugin): the magnitude imposed at each iteration is the consistent magnitude
+  refitted to the mel by one multiplicative update;
+- ``refit, out-of-band free``: bins outside 80–7600 Hz keep their consistent magnitude instead of 0;
+- ``refit + true < 80 Hz``: an oracle for the bins below the first mel band (what the features lose).
+
+Every time is wall seconds with the process CPU seconds beside it, best of ``--reps`` runs: on a
+shared machine the wall time depends on what else runs, the CPU time much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus" / "speech"
+FILES = ("libri1_5703-47212-0000.ogg", "libri2_3436-172162-0000.ogg")
+RATE, HOP = 16000, 256
+
+
+def load() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """[(name, audio float32 (samples,), features float32 (frames, 80))] for the corpus files."""
+    from spectrocodec_plugins.speecht5 import log_mel
+
+    out = []
+    for name in FILES:
+        audio, rate = sf.read(str(CORPUS / name), dtype="float32")
+        assert rate == RATE, (name, rate)
+        out.append((name, audio, log_mel(audio)))
+    return out
+
+
+def quality(audio: np.ndarray, waveform: np.ndarray) -> tuple[float, float]:
+    """(PESQ-WB, STOI) of ``waveform`` against ``audio``, trimmed to its length."""
+    from pesq import pesq
+    from pystoi import stoi
+
+    deg = np.asarray(waveform[: len(audio)], dtype=np.float32)
+    return float(pesq(RATE, audio, deg, "wb")), float(stoi(audio, deg, RATE, extended=False))
+
+
+def timed(fn, reps: int):
+    """(result, best wall seconds, CPU seconds of that run) over ``reps`` runs."""
+    best, result = (float("inf"), 0.0), None
+    for _ in range(max(1, reps)):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = fn()
+        best = min(best, (time.perf_counter() - wall, time.process_time() - cpu))
+    return result, best[0], best[1]
+
+
+def variant(features: np.ndarray, audio: np.ndarray, kind: str, iterations: int = 64, momentum: float = 0.9,
+            init_steps: int = 100) -> np.ndarray:
+    """The ablations (see the module docstring): features (frames, 80) → waveform (frames * 256,)."""
+    import torch
+
+    from spectrocodec_plugins import griffinlim as G
+
+    ops = G._operators("cpu")
+    frames = len(features)
+    window = ops["window"]
+    envelope = G.overlap_envelope(frames, window)
+    with torch.inference_mode():
+        mel = torch.pow(10.0, torch.from_numpy(features))
+        padded = torch.from_numpy(np.pad(audio, (0, max(0, frames * HOP - len(audio))))[: frames * HOP])
+        true = G.stft(padded, frames, window).abs()  # (frames, 513), the features' own STFT
+        if kind == "oracle":
+            fixed = true
+        else:
+            fixed = (mel @ ops["pinv"]).clamp_min(0.0)
+            for _ in range(init_steps if kind == "fixed NNLS" else 0):
+                fixed = fixed * G.mel_gain(fixed, mel, ops)
+        in_band = ops["spread"].sum(0) > 0  # (513,)
+        spectrum = fixed.to(torch.complex64)
+        previous = torch.zeros_like(spectrum)
+        for _ in range(iterations):
+            consistent = G.stft(G.istft(spectrum, window, envelope), frames, window)
+            spectrum = torch.lerp(previous, consistent, 1.0 + momentum)
+            previous = consistent
+            current = spectrum.abs()
+            if kind in ("oracle", "fixed pinv", "fixed NNLS"):
+                target = fixed
+            else:
+                target = current * G.mel_gain(current, mel, ops)
+                if kind == "refit, out-of-band free":
+                    target[:, ~in_band] = consistent.abs()[:, ~in_band]
+                elif kind == "refit + true < 80 Hz":
+                    low = ~in_band & (torch.arange(513) < 100)
+                    target[:, low] = true[:, low]
+            spectrum = spectrum * (target / current.clamp_min(1e-30))
+        return G.istft(spectrum, window, envelope).numpy()
+
+
+def report(rows: list[dict], label: str, scores: list[tuple[float, float]], wall: float | None = None,
+           cpu: float | None = None, seconds: float | None = None, **extra) -> None:
+    pesqs = [p for p, _ in scores]
+    stois = [s for _, s in scores]
+    row = {"case": label, "pesq": pesqs, "pesq_mean": float(np.mean(pesqs)), "stoi_mean": float(np.mean(stois)), **extra}
+    text = f"  {label:44} PESQ {' '.join(f'{p:4.2f}' for p in pesqs)}  mean {np.mean(pesqs):4.2f}  STOI {np.mean(stois):4.3f}"
+    if wall is not None:
+        row.update(wall_s=wall, cpu_s=cpu, audio_s=seconds, x_realtime=seconds / wall)
+        text += f"  {seconds / wall:6.1f}× real time (wall {wall:5.2f} s, cpu {cpu:5.2f} s)"
+    print(text, flush=True)
+    rows.append(row)
+
+
+def sweep(data, quick: bool, reps: int) -> list[dict]:
+    """The plugin over iterations and momentum; times over both files (31.6 s of audio)."""
+    from spectrocodec_plugins.griffinlim import GriffinLimVocoder
+
+    seconds = sum(len(a) for _, a, _ in data) / RATE
+    rows: list[dict] = []
+    print(f"plugin, iterations x momentum (both files, {seconds:.1f} s of audio, 1 thread):")
+    grid = [(i, 0.9) for i in ((16, 32, 64, 128) if quick else (0, 8, 16, 32, 48, 64, 100, 128, 200))]
+    grid += [(64, m) for m in ((0.0, 0.99) if quick else (0.0, 0.5, 0.8, 0.95, 0.99))]
+    for iterations, momentum in grid:
+        vocoder = GriffinLimVocoder(device="cpu", iterations=iterations, momentum=momentum)
+        waves, wall, cpu = timed(lambda: [vocoder.vocode(f) for _, _, f in data], reps)
+        report(rows, f"iterations={iterations} momentum={momentum}", [quality(a, w) for (_, a, _), w in zip(data, waves)],
+               wall, cpu, seconds, iterations=iterations, momentum=momentum)
+    return rows
+
+
+def ablations(data, quick: bool) -> list[dict]:
+    rows: list[dict] = []
+    print("ablations, 64 iterations, momentum 0.9 unless said:")
+    cases = [("oracle", 0.9), ("oracle", 0.99), ("fixed pinv", 0.99), ("fixed NNLS", 0.99), ("fixed NNLS", 0.9),
+             ("refit", 0.99), ("refit", 0.9), ("refit, out-of-band free", 0.9), ("refit + true < 80 Hz", 0.9)]
+    if quick:
+        cases = [c for c in cases if c[1] == 0.9]
+    for kind, momentum in cases:
+        waves = [variant(f, a, kind, momentum=momentum) for _, a, f in data]
+        report(rows, f"{kind}, momentum {momentum}", [quality(a, w) for (_, a, _), w in zip(data, waves)], kind=kind, momentum=momentum)
+    return rows
+
+
+def threads_and_chunks(data, reps: int) -> list[dict]:
+    """Speed on 1 and 2 threads for the 14.8 s file; chunked vs single pass on both files."""
+    import torch
+
+    from spectrocodec_plugins.griffinlim import GriffinLimVocoder, chunk_bounds
+
+    rows: list[dict] = []
+    name, audio, features = data[0]
+    seconds = len(audio) / RATE
+    print(f"speed on {name} ({seconds:.1f} s), default settings (64 iterations):")
+    for threads in sorted({1, 2, torch.get_num_threads()}):
+        vocoder = GriffinLimVocoder(device="cpu", threads=threads)
+        wave, wall, cpu = timed(lambda: vocoder.vocode(features), reps)
+        print(f"  threads={threads}: {seconds / wall:6.1f}× real time (wall {wall:5.2f} s, cpu {cpu:5.2f} s)", flush=True)
+        rows.append({"case": f"threads={threads}", "audio_s": seconds, "wall_s": wall, "cpu_s": cpu, "x_realtime": seconds / wall})
+    print("chunked (chunk_frames=256, i.e. chunks of ~4 s) vs one pass:")
+    for name, audio, features in data:
+        single = GriffinLimVocoder(device="cpu").vocode(features)
+        chunked = GriffinLimVocoder(device="cpu", chunk_frames=256).vocode(features)
+        diff = np.abs(chunked - single)
+        seams = [start * HOP for start, _ in chunk_bounds(len(features), 256)[1:]]
+        jumps = np.abs(np.diff(chunked))
+        seam_jump = max(jumps[s - 4096 : s + 4096].max() for s in seams)
+        p_single, p_chunked = quality(audio, single)[0], quality(audio, chunked)[0]
+        print(f"  {name}: {len(seams)} joins, max |chunked - single| {diff.max():.2e} (peak {np.abs(single).max():.2f}), "
+              f"rms {np.sqrt(np.mean(diff**2)):.2e}; max step at joins {seam_jump:.3f} vs {jumps.max():.3f} overall; "
+              f"PESQ {p_single:.3f} → {p_chunked:.3f}", flush=True)
+        rows.append({"case": f"chunked {name}", "joins": len(seams), "max_abs_diff": float(diff.max()),
+                     "rms_diff": float(np.sqrt(np.mean(diff**2))), "peak": float(np.abs(single).max()),
+                     "max_step_at_joins": float(seam_jump), "max_step": float(jumps.max()),
+                     "pesq_single": p_single, "pesq_chunked": p_chunked})
+    return rows
+
+
+HOUR_SCRIPT = """
+import resource, sys, time
+import numpy as np, soundfile as sf
+from spectrocodec_plugins.speecht5 import log_mel
+audio = np.concatenate([sf.read(p, dtype="float32")[0] for p in sys.argv[2:]])
+features = np.tile(log_mel(audio), (200, 1))[:225000].copy()  # 1 hour of speech features
+del audio
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from spectrocodec_plugins.griffinlim import GriffinLimVocoder
+vocoder = GriffinLimVocoder(device="cpu", iterations=int(sys.argv[1]))
+wall, cpu = time.perf_counter(), time.process_time()
+wave = vocoder.vocode(features)
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+print(len(wave), wall, cpu, before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, bool(np.isfinite(wave).all()))
+"""
+
+
+def hour(iterations: int) -> dict:
+    """1 hour (225,000 frames) in a fresh process: time and peak RSS (features 72 MB + output 230 MB included)."""
+    paths = [str(CORPUS / name) for name in FILES]
+    out = subprocess.run([sys.executable, "-c", HOUR_SCRIPT, str(iterations), *paths], capture_output=True, text=True, check=True)
+    samples, wall, cpu, before, peak, finite = out.stdout.split()
+    result = {"case": f"1 hour, {iterations} iterations", "samples": int(samples), "wall_s": float(wall), "cpu_s": float(cpu),
+              "x_realtime": 3600 / float(wall), "rss_before_vocoding_mb": float(before), "peak_rss_mb": float(peak),
+              "finite": finite == "True"}
+    print(f"1 hour of speech, {iterations} iterations: {result['x_realtime']:.1f}× real time (wall {float(wall):.0f} s, "
+          f"cpu {float(cpu):.0f} s); peak RSS {float(peak):.0f} MB ({float(before):.0f} MB before vocoding); finite: {finite}", flush=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer sweep points and ablations")
+    parser.add_argument("--reps", type=int, default=3, help="timed runs per case, best kept (default 3)")
+    parser.add_argument("--hour", action="store_true", help="also vocode 1 hour in a fresh process (minutes)")
+    parser.add_argument("--hour-iterations", type=int, default=64)
+    parser.add_argument("--json", help="write every row to this JSON file")
+    args = parser.parse_args(argv)
+    if not CORPUS.exists():
+        print(f"corpus not found at {CORPUS}", file=sys.stderr)
+        return 2
+    import torch
+
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at start")
+    data = load()
+    rows = sweep(data, args.quick, args.reps) + ablations(data, args.quick) + threads_and_chunks(data, args.reps)
+    if args.hour:
+        rows.append(hour(args.hour_iterations))
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The ``griffinlim`` vocoder plugin: the copy-synthesis quality bar (PESQ-WB on the corpus speech),
+lengths and dtype, determinism, silence and tiny inputs, chunking (agreement with a single pass,
+no clicks at the joins), the registry, devices, and decoding an AVIF file end to end with the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import run_cli
+
+torch = pytest.importorskip("torch")
+
+from spectrocodec.errors import PluginError  # noqa: E402
+from spectrocodec.registry import Registry  # noqa: E402
+from spectrocodec_plugins.griffinlim import CONTEXT, CROSSFADE, GriffinLimVocoder, chunk_bounds  # noqa: E402
+from spectrocodec_plugins.speecht5 import HOP, log_mel  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+PESQ_FILES = ("libri1_5703-47212-0000.ogg", "libri2_3436-172162-0000.ogg")
+PESQ_BAR = 2.4  # mean PESQ-WB of copy synthesis over PESQ_FILES; measured 3.0 (docs/griffinlim.md)
+
+
+def corpus_speech(name: str) -> np.ndarray:
+    path = CORPUS / "speech" / name
+    if not path.exists():
+        pytest.skip(f"corpus file {path} not found (the corpus sits beside the repo as ../shared/corpus)")
+    audio, rate = sf.read(str(path), dtype="float32")
+    assert rate == 16000 and audio.ndim == 1
+    return audio
+
+
+@pytest.fixture(scope="module")
+def speech_features() -> np.ndarray:
+    """log-mel of 8 s of corpus speech: float32 (501, 80)."""
+    return log_mel(corpus_speech(PESQ_FILES[1])[: 8 * 16000])
+
+
+def test_copy_synthesis_reaches_the_pesq_bar():
+    pesq = pytest.importorskip("pesq").pesq
+    vocoder = GriffinLimVocoder(device="cpu")
+    scores = []
+    for name in PESQ_FILES:
+        audio = corpus_speech(name)
+        features = log_mel(audio)
+        waveform = vocoder.vocode(features)
+        assert waveform.shape == (len(features) * HOP,) and len(waveform) >= len(audio)
+        scores.append(pesq(16000, audio, waveform[: len(audio)], "wb"))
+    assert np.mean(scores) >= PESQ_BAR, f"PESQ-WB {scores}, mean {np.mean(scores):.2f} < {PESQ_BAR}"
+
+
+@pytest.mark.parametrize("frames", [1, 2, 3, 7, 100])
+def test_length_dtype_and_finite(speech_features, frames):
+    waveform = GriffinLimVocoder(device="cpu", iterations=8).vocode(speech_features[200 : 200 + frames])
+    assert waveform.dtype == np.float32
+    assert waveform.shape == (frames * HOP,)
+    assert np.isfinite(waveform).all()
+    assert np.abs(waveform).max() > 1e-3  # speech frames give sound, not silence
+
+
+def test_no_frames_give_no_samples():
+    assert GriffinLimVocoder(device="cpu").vocode(np.zeros((0, 80), np.float32)).shape == (0,)
+
+
+def test_deterministic(speech_features):
+    first = GriffinLimVocoder(device="cpu", iterations=16).vocode(speech_features[:150])
+    second = GriffinLimVocoder(device="cpu", iterations=16).vocode(speech_features[:150])
+    np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("frames", [1, 50])
+def test_silence_gives_silence(frames):
+    waveform = GriffinLimVocoder(device="cpu").vocode(np.full((frames, 80), -10.0, np.float32))
+    assert waveform.shape == (frames * HOP,)
+    assert np.isfinite(waveform).all()
+    assert np.abs(waveform).max() < 1e-6
+
+
+@pytest.mark.parametrize("value", [-11.0, -4.0, 0.0])
+def test_constant_frames(value):
+    waveform = GriffinLimVocoder(device="cpu", iterations=16).vocode(np.full((40, 80), value, np.float32))
+    assert np.isfinite(waveform).all()
+    rms = float(np.sqrt(np.mean(waveform**2)))
+    assert rms < 1e-6 if value <= -10 else rms > 0  # a flat mel spectrum is noise, louder with the value
+
+
+def test_chunk_bounds_are_even_and_cover_everything():
+    assert chunk_bounds(100, 256) == [(0, 100)]
+    assert chunk_bounds(256, 256) == [(0, 256)]
+    bounds = chunk_bounds(257, 256)
+    assert bounds[0][0] == 0 and bounds[-1][1] == 257 and len(bounds) == 2
+    assert all(stop - start >= 128 for start, stop in bounds)
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+
+
+def test_short_input_is_one_pass_whatever_the_chunk_size(speech_features):
+    features = speech_features[:256]
+    small = GriffinLimVocoder(device="cpu", iterations=8, chunk_frames=256).vocode(features)
+    large = GriffinLimVocoder(device="cpu", iterations=8, chunk_frames=4096).vocode(features)
+    np.testing.assert_array_equal(small, large)
+
+
+def test_chunks_agree_with_a_single_pass_and_join_without_clicks(speech_features):
+    single = GriffinLimVocoder(device="cpu", iterations=32).vocode(speech_features)
+    chunked = GriffinLimVocoder(device="cpu", iterations=32, chunk_frames=256).vocode(speech_features)
+    bounds = chunk_bounds(len(speech_features), 256)
+    assert len(bounds) == 2
+    assert chunked.shape == single.shape
+    seams = [start * HOP for start, _ in bounds[1:]]
+    near = np.zeros(len(single), bool)
+    for seam in seams:
+        near[seam - CROSSFADE * HOP : seam + CROSSFADE * HOP] = True
+    scale = np.abs(single).max()
+    # away from the joins the chunks see all the context that matters: equal to float precision
+    assert np.abs(chunked - single)[~near].max() < 1e-4 * scale
+    # at the joins too (measured 6e-6 of full scale), and no jump larger than elsewhere
+    assert np.abs(chunked - single)[near].max() < 1e-3 * scale
+    jumps = np.abs(np.diff(chunked))
+    for seam in seams:
+        assert jumps[seam - CONTEXT * HOP : seam + CONTEXT * HOP].max() <= jumps.max()
+        assert jumps[seam - CONTEXT * HOP : seam + CONTEXT * HOP].max() <= 1.01 * np.abs(np.diff(single))[seam - CONTEXT * HOP : seam + CONTEXT * HOP].max()
+
+
+def test_found_through_the_registry():
+    vocoder = Registry.default().create("vocoder", "griffinlim", device="cpu", iterations=4)
+    assert isinstance(vocoder, GriffinLimVocoder)
+    assert vocoder.device_name == "cpu"
+    assert vocoder.get_config() == {"name": "griffinlim", "device": "cpu", "iterations": 4, "momentum": 0.9,
+                                    "chunk_frames": 2048, "threads": 1}
+    assert GriffinLimVocoder.unavailable() is None
+    assert "speecht5" in GriffinLimVocoder.accepts and set(GriffinLimVocoder.devices) == {"cpu", "cuda"}
+
+
+def test_auto_device_resolves():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert GriffinLimVocoder().device_name == expected
+
+
+@pytest.mark.parametrize("params", [{"iterations": -1}, {"iterations": 1.5}, {"momentum": 2}, {"chunk_frames": 10},
+                                    {"threads": 0}, {"device": "tpu"}, {"colour": "red"}])
+def test_bad_parameters_are_refused(params):
+    with pytest.raises(PluginError) as err:
+        GriffinLimVocoder(**params)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_feature_shape_is_refused():
+    with pytest.raises(PluginError):
+        GriffinLimVocoder(device="cpu").vocode(np.zeros((10, 40), np.float32))
+
+
+def test_threads_setting_is_restored(speech_features):
+    saved = torch.get_num_threads()
+    GriffinLimVocoder(device="cpu", iterations=2, threads=1).vocode(speech_features[:20])
+    assert torch.get_num_threads() == saved
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present")
+def test_cuda_without_cuda_is_a_one_line_error():
+    with pytest.raises(PluginError, match="no CUDA") as err:
+        GriffinLimVocoder(device="cuda")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_agrees_with_cpu(speech_features):
+    features = speech_features[:300]
+    cpu = GriffinLimVocoder(device="cpu", iterations=32).vocode(features)
+    cuda = GriffinLimVocoder(device="cuda", iterations=32).vocode(features)
+    assert cuda.dtype == np.float32 and cuda.shape == cpu.shape
+    # cuFFT and pocketfft round differently and 32 iterations amplify it a little: compare
+    # the waveforms relative to their level, and their spectral envelopes
+    error = np.sqrt(np.mean((cuda - cpu) ** 2) / np.mean(cpu**2))
+    assert error < 0.05, error
+    np.testing.assert_allclose(log_mel(cuda), log_mel(cpu), atol=0.05)
+
+
+def test_cli_encode_then_decode_with_griffinlim(sample, tmp_path):
+    encoded = tmp_path / "speech.avif"
+    decoded = tmp_path / "speech.wav"
+    result = run_cli("encode", sample, "-o", encoded)
+    assert result.returncode == 0, result.stderr
+    result = run_cli("decode", encoded, "-o", decoded, "--vocoder", "griffinlim", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert "griffinlim on cpu" in result.stdout
+    audio, rate = sf.read(str(decoded), dtype="float32")
+    assert rate == 16000 and audio.shape == (72000,)
+    assert np.isfinite(audio).all() and np.abs(audio).max() > 0.01
