@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -101,7 +100,7 @@ def variant(features: np.ndarray, audio: np.ndarray, kind: str, iterations: int 
         previous = torch.zeros_like(spectrum)
         for _ in range(iterations):
             consistent = G.stft(G.istft(spectrum, window, envelope), frames, window)
-            spectrum = torch.lerp(previous, consistent, 1.0 + momentum)
+            spectrum = consistent + momentum * (consistent - previous)
             previous = consistent
             current = spectrum.abs()
             if kind in ("oracle", "fixed pinv", "fixed NNLS"):

@@ -147,12 +147,15 @@ def options(folder: str, reps: int, compile_too: bool) -> list[dict]:
     return out
 
 
-def one_case(folder: str, seconds: float, device: str, reps: int, dtype: str = "float32") -> dict:
-    """Load the model, vocode ``seconds`` of audio ``reps`` times; peak memory of this process."""
+def one_case(folder: str, seconds: float, device: str, reps: int, dtype: str = "float32", threads: int = 0) -> dict:
+    """Load the model, vocode ``seconds`` of audio ``reps`` times (0: once, no warm-up);
+    peak memory of this process. threads 0: torch's default."""
     import torch
 
     from spectrocodec_plugins.hifigan import HifiganVocoder
 
+    if threads:
+        torch.set_num_threads(threads)
     spec = features(seconds)
     voc = HifiganVocoder(weights=folder, device=device, dtype=dtype)
     voc.load()
@@ -164,11 +167,12 @@ def one_case(folder: str, seconds: float, device: str, reps: int, dtype: str = "
         if device == "cuda":
             torch.cuda.synchronize()
 
-    wall, cpu = timed(run, reps) if reps > 0 else (float("nan"), float("nan"))
-    if reps == 0:  # a single run, no warm-up (the 10-minute case)
-        w0, c0 = time.perf_counter(), time.process_time()
+    if reps > 0:
+        wall, cpu = timed(run, reps)
+    else:  # a single run, no warm-up (the 10-minute case)
+        wall, cpu = time.perf_counter(), time.process_time()
         run()
-        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     result = {"audio_s": seconds, "device": device, "dtype": dtype, "wall_s": wall, "cpu_s": cpu,
               "x_realtime": seconds / wall, "peak_rss_mb": peak_rss_mb(),
               "threads": torch.get_num_threads()}
@@ -177,22 +181,23 @@ def one_case(folder: str, seconds: float, device: str, reps: int, dtype: str = "
     return result
 
 
-def cases(folder: str, devices: list[str], quick: bool) -> list[dict]:
+def cases(folder: str, devices: list[str], quick: bool, thread_counts: list[int]) -> list[dict]:
     """1 s, 10 s, 10 min on each device, each in a fresh process (for its peak memory)."""
     plan = [(1.0, 1 if quick else 5), (10.0, 1 if quick else 3)] + ([] if quick else [(600.0, 0)])
     out = []
-    for device in devices:
-        dtypes = ["float32"] + (["float16", "bfloat16"] if device == "cuda" else [])
-        for dtype in dtypes:
-            print(f"{device} {dtype}, default settings (fresh process per length):", flush=True)
-            for seconds, reps in plan:
-                cmd = [sys.executable, __file__, "--child", folder, str(seconds), device, str(reps), dtype]
-                res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
-                extra = f", cuda peak {res['cuda_peak_mb']:.0f} MB" if "cuda_peak_mb" in res else ""
-                print(f"  {seconds:6.0f} s audio: {res['x_realtime']:6.2f}× real time (wall {res['wall_s']:.3f} s, "
-                      f"cpu {res['cpu_s']:.3f} s, {res['threads']} threads), peak RSS {res['peak_rss_mb']:.0f} MB{extra}",
-                      flush=True)
-                out.append(res)
+    runs = [("cpu", "float32", n) for n in thread_counts if "cpu" in devices]
+    runs += [("cuda", dtype, 0) for dtype in ("float32", "float16", "bfloat16") if "cuda" in devices]
+    for device, dtype, threads in runs:
+        label = f"{threads} thread(s)" if device == "cpu" else dtype
+        print(f"{device}, {label}, default settings (a fresh process per length):", flush=True)
+        for seconds, reps in plan:
+            cmd = [sys.executable, __file__, "--child", folder, str(seconds), device, str(reps), dtype, str(threads)]
+            res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+            extra = f", cuda peak {res['cuda_peak_mb']:.0f} MB" if "cuda_peak_mb" in res else ""
+            print(f"  {seconds:6.0f} s audio: {res['x_realtime']:6.2f}× real time (wall {res['wall_s']:.3f} s, "
+                  f"cpu {res['cpu_s']:.3f} s, {res['threads']} threads), peak RSS {res['peak_rss_mb']:.0f} MB{extra}",
+                  flush=True)
+            out.append(res)
     return out
 
 
@@ -202,11 +207,12 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--no-options", action="store_true", help="skip the per-option table")
     parser.add_argument("--json", help="write every figure to this JSON file")
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", help="comma-separated CPU thread counts for the length cases (default: 1 and all cores)")
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        folder, seconds, device, reps, dtype = args.child
-        print(json.dumps(one_case(folder, float(seconds), device, int(reps), dtype)))
+        folder, seconds, device, reps, dtype, threads = args.child
+        print(json.dumps(one_case(folder, float(seconds), device, int(reps), dtype, int(threads))))
         return
 
     import torch
@@ -220,7 +226,8 @@ def main() -> None:
         if not args.no_options:
             results["options"] = options(folder, 1 if args.quick else 3, args.compile)
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-        results["cases"] = cases(folder, devices, args.quick)
+        threads = [int(n) for n in args.threads.split(",")] if args.threads else sorted({1, torch.get_num_threads()})
+        results["cases"] = cases(folder, devices, args.quick, threads)
     results["load_average_end"] = os.getloadavg()[0]
     print(f"load average at the end: {results['load_average_end']:.1f}")
     if args.json:

@@ -7,7 +7,7 @@
 
 Reads the corpus at ../shared/corpus (beside the repository root). Writes docs/bench/:
 rd.csv (every input × configuration), rd.md (averages and the answers), rd.png (the plot),
-overhead.md (container and metadata bytes of a 3-second clip at 1, 2 and 4 kbps) and
+rd-avif.png (the same, AVIF and Opus only), overhead.md (container and metadata bytes of a 3-second clip at 1, 2 and 4 kbps) and
 environment.md (the machine and library versions of the run); with --music, music.csv/.md/.png
 and music-environment.md.
 
@@ -212,13 +212,20 @@ def main(argv: list[str] | None = None) -> int:
     speech = sorted((CORPUS / "speech").glob("*.ogg"))
     inputs, title = (sorted((CORPUS / "music").glob("*.ogg")), "music") if args.music else (speech, "rd")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / ("music-environment.md" if args.music else "environment.md")).write_text(environment())
+    csv_path = args.out / f"{title}.csv"
+    before = csv_path.stat().st_mtime if csv_path.exists() else None
+    machine = environment()  # at the start: the load average the measurements ran under
     names = args.codec.split(",") if args.codec else codecs()
     configs = configurations(speech, names, vocoders())
     if not args.music:
         (args.out / "overhead.md").write_text(overhead(speech[0], names))
     failures = bench.run_bench(inputs, configs, args.out, device="cpu", force=args.force,
                                cli_timing=not args.no_cli, title=title)
+    if not csv_path.exists() or csv_path.stat().st_mtime != before:  # something was measured
+        (args.out / ("music-environment.md" if args.music else "environment.md")).write_text(machine)
+    summary = bench.summarise(bench.read_csv(csv_path))
+    if any(s["kind"] == "image" and s["codec"] != "avif" for s in summary):  # the AVIF lines alone, readable
+        bench.plot([s for s in summary if s["kind"] != "image" or s["codec"] == "avif"], args.out / f"{title}-avif.png")
     return 1 if failures else 0
 
 

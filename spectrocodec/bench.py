@@ -526,18 +526,22 @@ def markdown(summary: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
                      f"{_fmt(s['stoi'], 3)} | {_fmt(s['output_mel_db'])} | {_fmt(s['encode_xrt'], 0)} | "
                      f"{_fmt(s['decode_xrt'], 0)} | {_fmt(s['cli_encode_xrt'], 0)} | {_fmt(s['cli_decode_xrt'], 0)} | {s['n']} |")
     lines += ["", *answers(summary)]
+    if len(inputs) > 1:  # averages can hide a file where a configuration never gets there
+        for name in inputs:
+            lines += answers(summarise([r for r in rows if r["input"] == name]), f", {name} only", speed=False)
     return "\n".join(lines) + "\n"
 
 
-def answers(summary: list[dict[str, Any]]) -> list[str]:
-    """Where each family matches Opus at its lowest bitrate, and how far it is from its vocoder's ceiling."""
+def answers(summary: list[dict[str, Any]], where: str = "", speed: bool = True) -> list[str]:
+    """Where each family matches Opus at its lowest bitrate, how far it is from its vocoder's
+    ceiling and (``speed``) how fast it is next to opusenc/opusdec; ``where`` ends each heading."""
     out: list[str] = []
     opus = families(summary, "opus").get("opus", [])
     image = {f: p for f, p in families(summary).items() if any(r["pesq_wb"] is not None for r in p)}
     if opus and image:
         low = opus[0]
         out += [f"## Bitrate to match Opus at {_fmt(low['opus_kbps'], 0)} kbps "
-                f"(PESQ-WB {_fmt(low['pesq_wb'])}, STOI {_fmt(low['stoi'], 3)}, file {_fmt(low['kbps'])} kbps)", "",
+                f"(PESQ-WB {_fmt(low['pesq_wb'])}, STOI {_fmt(low['stoi'], 3)}, file {_fmt(low['kbps'])} kbps){where}", "",
                 "| configuration family | kbps for its PESQ-WB | kbps for its STOI | best PESQ-WB (at kbps) | best STOI (at kbps) |",
                 "| --- | ---: | ---: | ---: | ---: |"]
         for family, points in image.items():
@@ -551,7 +555,7 @@ def answers(summary: list[dict[str, Any]]) -> list[str]:
         out.append("")
     ceilings = {r["vocoder"]: r for r in summary if r["kind"] == "copy"}
     if ceilings and image:
-        out += ["## Distance from the vocoder's ceiling (copy synthesis: the original's features, no image codec)", "",
+        out += [f"## Distance from the vocoder's ceiling (copy synthesis: the original's features, no image codec){where}", "",
                 "| configuration family | ceiling PESQ-WB / STOI | best PESQ-WB / STOI | gap PESQ-WB / STOI | kbps within 0.1 PESQ / 0.01 STOI of the ceiling |",
                 "| --- | ---: | ---: | ---: | ---: |"]
         for family, points in image.items():
@@ -566,7 +570,7 @@ def answers(summary: list[dict[str, Any]]) -> list[str]:
                        f"{_fmt(ceiling['pesq_wb'] - best_p)} / {_fmt(ceiling['stoi'] - best_s, 3)} | "
                        f"{_fmt(near_p) if near_p else 'not reached'} / {_fmt(near_s) if near_s else 'not reached'} |")
         out.append("")
-    if opus:
+    if opus and speed:
         enc = [r["cli_encode_xrt"] for r in opus if r["cli_encode_xrt"]]
         dec = [r["cli_decode_xrt"] for r in opus if r["cli_decode_xrt"]]
         if enc and dec:
@@ -592,7 +596,7 @@ def _mean(values: list[Any]) -> float | None:
 
 def plot(summary: list[dict[str, Any]], path: Path) -> None:
     """PESQ-WB, STOI, feature distortion and output distortion against kbps: one line per family,
-    Opus in black; colour: codec, marker: bit depth, dashed: fixed range; each vocoder's
+    Opus in black; colour: codec (family when one codec), marker: bit depth, dashed: fixed range; each vocoder's
     copy-synthesis ceiling a dotted horizontal line."""
     import matplotlib
 
@@ -605,7 +609,8 @@ def plot(summary: list[dict[str, Any]], path: Path) -> None:
     fig, axes = plt.subplots(2, 2, figsize=(13, 9))
     lines = {**families(summary, "opus"), **families(summary)}
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    codec_colour: dict[str, str] = {}  # one colour per codec, one marker per bit depth
+    colour: dict[str, str] = {}  # one colour per codec (per family if only one codec), one marker per bit depth
+    by = "codec" if len({r["codec"] for r in summary if r["kind"] == "image"}) > 1 else "family"
     vocoders = sorted({r["vocoder"] for r in summary if r["kind"] == "image"}) or [""]
     ceilings = [r for r in summary if r["kind"] == "copy"]
     rates = [r["kbps"] for r in summary if r["kbps"]]
@@ -618,7 +623,7 @@ def plot(summary: list[dict[str, Any]], path: Path) -> None:
                 continue
             first = points[0]
             style = dict(color="black", linewidth=2.5, marker="s") if family == "opus" else \
-                dict(color=codec_colour.setdefault(first["codec"], colours[len(codec_colour) % len(colours)]),
+                dict(color=colour.setdefault(first[by], colours[len(colour) % len(colours)]),
                      marker=MARKERS.get(int(first["bits"] or 0), "o"), markersize=4,
                      linestyle="--" if first["range"] == "fixed" else "-",
                      linewidth=1.5 if first["vocoder"] == vocoders[0] else 0.8)

@@ -172,11 +172,14 @@ def test_cuda_agrees_with_cpu(speech_features):
     cpu = GriffinLimVocoder(device="cpu", iterations=32).vocode(features)
     cuda = GriffinLimVocoder(device="cuda", iterations=32).vocode(features)
     assert cuda.dtype == np.float32 and cuda.shape == cpu.shape
-    # cuFFT and pocketfft round differently and 32 iterations amplify it a little: compare
-    # the waveforms relative to their level, and their spectral envelopes
+    # cuFFT and pocketfft round differently (~1e-7); the iterations amplify that ~100 times
+    # (features perturbed by 1e-6 change the CPU output by 7e-5 rms): compare relative to level,
+    # and the log-mel spectra where there is sound
     error = np.sqrt(np.mean((cuda - cpu) ** 2) / np.mean(cpu**2))
-    assert error < 0.05, error
-    np.testing.assert_allclose(log_mel(cuda), log_mel(cpu), atol=0.05)
+    assert error < 1e-2, error
+    ref = log_mel(cpu)
+    loud = ref > ref.max() - 5
+    assert np.abs(log_mel(cuda) - ref)[loud].max() < 0.05
 
 
 def test_cli_encode_then_decode_with_griffinlim(sample, tmp_path):

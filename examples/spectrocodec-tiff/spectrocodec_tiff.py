@@ -89,7 +89,11 @@ class TiffCodec(ImageCodec):
         if width * height > self.max_pixels:  # a decompression bomb: refuse before load()
             raise FormatError(f"the TIFF image claims {width} x {height} pixels, more than spectrocodec decodes; refusing it")
         metadata = picture.tag_v2.get(PAYLOAD_TAG)
-        bits = int(picture.tag_v2.get(BITS_TAG) or 0)
+        bits = picture.tag_v2.get(BITS_TAG, 0)  # absent in a TIFF spectrocodec did not write
+        if not isinstance(bits, int):  # a damaged tag comes back as a str or a tuple
+            raise FormatError("the TIFF's bit-depth tag is damaged; the file is damaged")
+        if metadata is not None and not isinstance(metadata, (bytes, bytearray)):
+            raise FormatError("the TIFF's spectrocodec tag is damaged; the file is damaged")
         try:
             picture.load()
             if picture.mode not in ("L", "I;16", "I;16B", "I;16L"):

@@ -167,7 +167,7 @@ def griffin_lim(features: np.ndarray, iterations: int, momentum: float, device: 
         previous = torch.zeros_like(spectrum)
         for _ in range(iterations):
             consistent = stft(istft(spectrum, window, envelope), frames, window)
-            spectrum = torch.lerp(previous, consistent, 1.0 + momentum)  # consistent + momentum * (consistent - previous)
+            spectrum = consistent + momentum * (consistent - previous)  # the fast Griffin-Lim extrapolation
             previous = consistent
             # impose the mel-fitted magnitude |spectrum| * gain, keeping the phase
             spectrum *= mel_gain(spectrum.abs(), mel, ops)
