@@ -50,8 +50,9 @@ class Component(ABC):
         return cls(**params)
 
     @classmethod
-    def unavailable(cls) -> str | None:
-        """Why this component cannot run here (a missing library, no weights...), or None if it can."""
+    def unavailable(cls, params: dict[str, Any] | None = None) -> str | None:
+        """Why this component cannot run here with ``params`` (None: its defaults), e.g. a missing
+        library or no weights; None if it can. Must be cheap: no model loading, no network."""
         return None
 
     def __repr__(self) -> str:

@@ -107,8 +107,9 @@ class Registry:
         """Every class of a kind, all backends, sorted by name then preference."""
         return [cls for name in self.names(kind) for cls in self.components[kind][name]]
 
-    def get_class(self, kind: str, name: str, backend: str | None = None) -> type[Component]:
-        """The class for ``name`` (the preferred available backend unless ``backend`` is given)."""
+    def get_class(self, kind: str, name: str, backend: str | None = None,
+                  params: dict[str, Any] | None = None) -> type[Component]:
+        """The class for ``name``: the preferred backend that can run with ``params``, or ``backend``."""
         if kind not in KINDS:
             raise PluginError(f"unknown plugin kind '{kind}'; kinds: {', '.join(KINDS)}")
         backends = self.components[kind].get(name)
@@ -124,7 +125,7 @@ class Registry:
             backends = chosen
         reasons = []
         for cls in backends:
-            reason = cls.unavailable()
+            reason = cls.unavailable(params or None)
             if reason is None:
                 return cls
             reasons.append(reason)
@@ -139,7 +140,7 @@ class Registry:
         if not name:
             raise PluginError(f"a {kind} config needs a 'name'")
         backend = config.pop("backend", None)
-        return self.get_class(kind, name, backend).from_config(config)
+        return self.get_class(kind, name, backend, config).from_config(config)
 
     def codec_for_bytes(self, data: bytes) -> type[ImageCodec]:
         """The preferred available codec class whose ``sniff`` recognises ``data``."""

@@ -416,9 +416,6 @@ def test_cli_with_weights_from_env(encoded, small, tmp_path):
     assert rate == 16000 and abs(len(audio) / rate - 4.5) < 0.05
 
 
-@pytest.mark.xfail(reason="the registry asks HifiganVocoder.unavailable() (which cannot see --vocoder-weights) "
-                          "before creating it, so explicit weights are refused when none are cached; a core fix",
-                   strict=False)
 def test_cli_with_vocoder_weights(encoded, small, tmp_path):
     result = run_cli("decode", encoded, "-o", tmp_path / "a.wav", "--vocoder-weights", small[1],
                      env=no_weights_env(tmp_path))

@@ -46,7 +46,7 @@ class PillowAvifCodec(ImageCodec):
     defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2}
 
     @classmethod
-    def unavailable(cls) -> str | None:
+    def unavailable(cls, params: dict | None = None) -> str | None:
         try:
             if features.check("avif"):
                 return None

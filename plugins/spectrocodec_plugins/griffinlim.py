@@ -217,7 +217,7 @@ class GriffinLimVocoder(Vocoder):
         self.device_name = resolve_device(self.params["device"])
 
     @classmethod
-    def unavailable(cls) -> str | None:
+    def unavailable(cls, params: dict[str, Any] | None = None) -> str | None:
         if importlib.util.find_spec("torch") is None:
             return "needs torch: pip install 'spectrocodec[torch]'"
         return None
