@@ -7,9 +7,9 @@
 
 Reads the corpus at ../shared/corpus (beside the repository root). Writes docs/bench/:
 rd.csv (every input × configuration), rd.md (averages and the answers), rd.png (the plot),
-rd-avif.png (the same, AVIF and Opus only), overhead.md (container and metadata bytes of a 3-second clip at 1, 2 and 4 kbps) and
-environment.md (the machine and library versions of the run); with --music, music.csv/.md/.png
-and music-environment.md.
+rd-avif.png (the same, AVIF and Opus only), overhead.md (container and metadata bytes of a
+3-second clip at 1, 2 and 4 kbps) and environment.md (the machine, load and library versions of
+the run that measured); with --music, music.csv/.md/.png and music-environment.md.
 
 Configurations: every installed image codec × its bit depths × a sweep of qualities spanning about
 1–16 kbps on speech (AVIF's measured below; other codecs' found by calibrate()), adaptive range;
@@ -22,10 +22,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-
-# Vocoders and CLI processes run torch on one thread, like opusenc (single-threaded): comparable,
-# and stable on a machine whose cores are shared (torch's default threads then slow down many times).
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 import platform
 import shutil
 import subprocess
@@ -34,18 +30,23 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
+# Vocoders and CLI processes run torch on one thread, like opusenc (single-threaded): comparable,
+# and stable on a machine whose cores are shared (torch's default threads then slow down many times).
+# Set before anything imports torch; the CLI processes inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from spectrocodec import api, bench
-from spectrocodec.registry import Registry
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+from spectrocodec import api, bench  # noqa: E402
+from spectrocodec.registry import Registry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
 OUT = ROOT / "docs" / "bench"
 
 # Qualities per codec spanning ~1-16 kbps on the corpus speech (whole file, 15 s clips). AVIF,
-# measured: q20 ≈ 1.0 kbps at 8/10/12 bits; q90 ≈ 12.4 / 14.3 / 14.7 kbps; q95 ≈ 16 / 21 / 22 kbps.
+# measured: q20 ≈ 0.8-1.0 kbps at 8/10/12 bits; q90 ≈ 12 / 14 / 14.5 kbps; q95 ≈ 16 / 20.5 / 22 kbps.
 QUALITIES = {"avif": [20, 30, 40, 50, 60, 70, 80, 90, 95]}
 SEED_QUALITIES = [70, 75, 80, 85, 90, 95]  # audio-avif: 8-bit, fixed range [-11, 4]
 OPUS_KBPS = [6, 8, 12, 16, 24]
@@ -108,16 +109,13 @@ def configurations(speech: list[Path], names: list[str], voices: list[str]) -> l
     for codec in names:
         cls = registry.get_class("codec", codec)
         for bits in [b for b in BITS if b in cls.bit_depths]:
-            if not cls.lossy:
-                qualities = [None]
-            elif codec in QUALITIES:
-                qualities = QUALITIES[codec]
-            else:
-                qualities = calibrate(codec, bits, speech[0])
+            qualities = []  # a lossless-only codec: one configuration
+            if cls.lossy:
+                qualities = QUALITIES.get(codec) or calibrate(codec, bits, speech[0])
                 print(f"bench_rd: {codec} {bits}-bit qualities {qualities}", file=sys.stderr)
-            configs += [bench.Config("image", codec, bits, "adaptive", q, v) for q in qualities for v in voices]
+            configs += bench.image_configs([codec], [bits], qualities, voices)
     if "avif" in names:
-        configs += [bench.Config("image", "avif", 8, "fixed", q, v) for q in SEED_QUALITIES for v in voices]
+        configs += bench.image_configs(["avif"], [8], SEED_QUALITIES, voices, ranges=["fixed"])
     configs += [bench.Config("copy", vocoder=v) for v in voices]
     return configs + bench.opus_configs(OPUS_KBPS)
 
@@ -134,9 +132,10 @@ def overhead(source: Path, names: list[str]) -> str:
              "whose whole file comes closest to each target bitrate. payload: the codec bitstream (AVIF/HEIC: the "
              "`mdat` box contents; JPEG XL: `jxlc`; JPEG 2000: `jp2c`; WebP: the `VP8 `/`VP8L` chunk); metadata: the "
              "spectrocodec box or chunk, header included; container: all the rest (for AVIF: `ftyp`, `meta` with its "
-             "`hdlr`/`pitm`/`iloc`/`iinf`/`iprp` boxes, the `mdat` header).", "",
-             "| codec | target kbps | quality | file bytes | kbps | payload | metadata | container | container + metadata |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "`hdlr`/`pitm`/`iloc`/`iinf`/`iprp` boxes, the `mdat` header). AV1 headers: the part of the AVIF "
+             "payload that is not picture data (temporal delimiter and sequence header OBUs, OBU headers).", "",
+             "| codec | target kbps | quality | file bytes | kbps | payload | of which AV1 headers | metadata | container | container + metadata |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for codec in names:
         cls = registry.get_class("codec", codec)
         if not cls.lossy:
@@ -167,8 +166,29 @@ def _overhead_row(name: str, target: float, quality, data: bytes) -> str:
     split = bench.container_split(data)
     kbps = len(data) * 8 / CLIP_SECONDS / 1000
     extra = split["container_bytes"] + split["metadata_bytes"]
+    av1 = _av1_headers(data) if name.startswith("avif") else None
     return (f"| {name} | {target:g} | {quality} | {len(data)} | {kbps:.2f} | {split['payload_bytes']} | "
-            f"{split['metadata_bytes']} | {split['container_bytes']} | {extra} ({100 * extra / len(data):.0f}%) |")
+            f"{'–' if av1 is None else av1} | {split['metadata_bytes']} | {split['container_bytes']} | "
+            f"{extra} ({100 * extra / len(data):.0f}%) |")
+
+
+def _av1_headers(data: bytes) -> int:
+    """Bytes of the AVIF's ``mdat`` that are not frame data: the temporal delimiter and sequence
+    header OBUs and every OBU's header (type byte, optional extension byte, LEB128 size)."""
+    from spectrocodec_plugins.isobmff import find_box
+
+    mdat, pos, frames = find_box(data, b"mdat") or b"", 0, 0
+    while pos < len(mdat):
+        kind, start = (mdat[pos] >> 3) & 15, pos + 1 + ((mdat[pos] >> 2) & 1)
+        size = shift = 0
+        while True:
+            byte, start = mdat[start], start + 1
+            size, shift = size | (byte & 0x7F) << shift, shift + 7
+            if not byte & 0x80:
+                break
+        frames += size if kind in (3, 4, 6) else 0  # frame header, tile group, frame
+        pos = start + size
+    return len(mdat) - frames
 
 
 def environment() -> str:

@@ -287,8 +287,6 @@ def decode_one(data: bytes) -> tuple[str, str]:
 
 
 def worker(args: argparse.Namespace) -> None:
-    import resource
-
     resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_CAP, MEMORY_CAP))
     from spectrocodec.registry import Registry
 
@@ -299,6 +297,7 @@ def worker(args: argparse.Namespace) -> None:
     out.write(json.dumps({"seeds": [s.name for s in seeds]}) + "\n")
     out.flush()
     index = args.start
+    last_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     while args.inputs is None or index < args.inputs:
         rng = random.Random(f"{args.seed}:{index}")
         data, how = mutate(rng, seeds)
@@ -306,6 +305,11 @@ def worker(args: argparse.Namespace) -> None:
         out.write(json.dumps({"start": index, "how": how}) + "\n")
         out.flush()
         outcome, detail = decode_one(data)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if peak > last_peak + (50 << 10) and index > args.start:  # this input raised the peak by > 50 MB
+            out.write(json.dumps({"rss": index, "how": how, "peak_mb": round(peak / 1024), "size": len(data),
+                                  "outcome": outcome, "detail": detail[:200]}) + "\n")
+        last_peak = max(last_peak, peak)
         if outcome == "bug":  # saved here: by the time the parent reads this, current-input moved on
             (Path(args.out) / f"bug-{index}-exception.bin").write_bytes(data)
         out.write(json.dumps({"done": index, "outcome": outcome, "detail": detail}) + "\n")
@@ -342,6 +346,7 @@ def run(argv: list[str] | None = None) -> dict:
     errors: Counter = Counter()
     classes: Counter = Counter()
     bugs: list[dict] = []
+    peaks: list[dict] = []  # inputs that raised the worker's peak RSS by more than 50 MB
     seeds_used: list[str] = []
     started = time.monotonic()
     index = 0
@@ -389,6 +394,8 @@ def run(argv: list[str] | None = None) -> dict:
                     if "seeds" in record:
                         seeds_used = record["seeds"]
                         waiting_for_seeds = False
+                    elif "rss" in record:
+                        peaks.append(record)
                     elif "start" in record:
                         pending = record
                     else:
@@ -417,7 +424,7 @@ def run(argv: list[str] | None = None) -> dict:
         "timeout_s": args.timeout, "memory_cap_bytes": MEMORY_CAP, "worker_restarts": spawns - 1,
         "worker_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "outcomes": dict(outcomes), "project_error_classes": dict(classes), "bugs": bugs,
-        "seeds": seeds_used, "top_errors": errors.most_common(40),
+        "peak_raising_inputs": peaks, "seeds": seeds_used, "top_errors": errors.most_common(40),
     }
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
     if not args.quiet:

@@ -3,8 +3,8 @@
 For every input × configuration one row of measurements:
 
 - size: the whole file (container and metadata included) in bytes and kbps over the input's
-  duration; for ISOBMFF (AVIF, HEIC) and Ogg (Opus) files also how it splits into codec payload,
-  spectrocodec/Opus metadata and the rest of the container;
+  duration, and how it splits into codec payload, metadata (the spectrocodec box; Opus's tags)
+  and the rest of the container (container_split: AVIF, HEIC, JPEG XL, JPEG 2000, WebP, Ogg Opus);
 - quality before any vocoder: the mel distortion (dB, metrics.mel_distortion_db) between the
   features of the original and the features read back from the image;
 - quality end to end: PESQ-WB, STOI and the mel distortion of the output re-analysed, each against
@@ -20,7 +20,8 @@ opus-tools), skipped with a note when they are not installed.
 Every input is first written as the reference: 16 kHz mono float WAV, which both spectrocodec and
 opusenc read. Outputs in OUTDIR: rd.csv (every measurement; rows already there are kept and
 skipped unless --force), rd.md (averaged per configuration, plus the answers to "where does each
-configuration match Opus at 6 kbps" and "how far is it from the vocoder's ceiling"), rd.png.
+configuration match Opus at 6 kbps", "how far is it from the vocoder's ceiling" and "how fast next
+to opusenc/opusdec"), rd.png (quality against kbps, one line per configuration family).
 """
 
 from __future__ import annotations

@@ -7,18 +7,20 @@ cache (``microsoft/speecht5_hifigan``, ``local_files_only=True``), then the hub
 (``SpeechT5HifiGan.from_pretrained("microsoft/speecht5_hifigan")``). Offline (``HF_HUB_OFFLINE=1``)
 or with the hub unreachable, a one-line PluginError says so and how to provide them; nothing waits
 on network retries. ``unavailable()`` tells, without importing torch or downloading, whether weights
-are at hand, so that ``--vocoder auto`` falls back to griffinlim when they are not.
+are at hand (explicit ``weights`` always count as such), so that ``--vocoder auto`` falls back to
+griffinlim when they are not.
 
 The network is run by our own forward pass over the checkpoint's weights (``Generator``), not by
 ``SpeechT5HifiGan.forward``: the same operations (the checkpoint's mean/scale normalisation when
 ``config.normalize_before``, conv_pre, 4 × (leaky ReLU, transposed conv, 3 averaged residual
 blocks), leaky ReLU, conv_post, tanh), but every 1-D convolution runs as a 2-D one of height 1 in
-channels-last layout, which oneDNN computes 10-35 % faster on CPU (3× on the 32/64-channel layers),
-and weight norm, if a checkpoint has it, is folded into plain weights once. Long inputs are cut into
-windows of ``chunk_frames`` frames that overlap by the network's receptive field, so memory is
-bounded and the output equals a single pass (to float rounding). ``vocode_batch`` runs several
-spectrograms as one padded batch; the padding is masked to zero before every convolution, so each
-output equals the one ``vocode`` gives. docs/hifigan.md has the measurements.
+channels-last layout, which oneDNN computes faster on CPU (11-38 % less CPU time overall, up to 3×
+on the 32- and 64-channel layers), and weight norm, if a checkpoint has it, is folded into plain
+weights once. Long inputs are cut into windows of ``chunk_frames`` frames that overlap by the
+network's receptive field, so memory is bounded and the output equals a single pass (to float
+rounding). ``vocode_batch`` runs several spectrograms as one padded batch; the padding is masked to
+zero before every convolution, so each output equals the one ``vocode`` gives. docs/hifigan.md has
+the measurements.
 
 torch and transformers are imported only when a model is loaded, so importing this module is cheap.
 """
@@ -302,8 +304,8 @@ class HifiganVocoder(Vocoder):
 
     Parameters: ``weights`` (folder or hub id; None: $SPECTROCODEC_HIFIGAN, cache, hub),
     ``device`` ("auto": CUDA when present, "cpu", "cuda"), ``dtype`` ("float32"; "float16" or
-    "bfloat16" on CUDA only), ``chunk_frames`` (output frames per window, None: 1024 on CPU, 8192 / batch on CUDA),
-    ``overlap_frames`` (None: the receptive field, 28 frames for the SpeechT5 config),
+    "bfloat16" on CUDA only), ``chunk_frames`` (output frames per window; None: 1024 on CPU,
+    8192 / batch on CUDA), ``overlap_frames`` (None: the receptive field, 28 frames for the SpeechT5 config),
     ``threads`` (torch CPU threads while vocoding; None: torch's default, one per core),
     ``batch_size`` (items ``vocode_batch`` runs together; None: 1 on CPU, 16 on CUDA).
     The model loads on first use; ``load()`` does it now.
