@@ -157,28 +157,20 @@ def opus_configs(rates: Iterable[float]) -> list[Config]:
     return [Config("opus", kbps=float(rate)) for rate in rates]
 
 
-def _split(text: str) -> list[str]:
-    return [part.strip() for part in str(text).split(",") if part.strip()]
-
-
-def _numbers(text: str, what: str, cast=float) -> list:
-    try:
-        return [cast(part) for part in _split(text)]
-    except ValueError:
-        raise InputError(f"--{what} takes comma-separated numbers, not '{text}'") from None
-
 
 def run(args) -> int:
     """The CLI subcommand: build the configurations from the arguments and measure them."""
-    ranges = _split(args.range)
+    from .cli import number_list, split_list
+
+    ranges = split_list(args.range)
     if not ranges or set(ranges) - {"adaptive", "fixed"}:
         raise InputError(f"--range takes adaptive, fixed or both (comma-separated), not '{args.range}'")
-    vocoders = [resolve_vocoder(v, args.device) for v in _split(args.vocoder)]
-    configs = image_configs(_split(args.codec), _numbers(args.bits, "bits", int),
-                            _numbers(args.quality, "quality"), vocoders, ranges)
+    vocoders = [resolve_vocoder(v, args.device) for v in split_list(args.vocoder)]
+    configs = image_configs(split_list(args.codec), number_list(args.bits, "bits", int),
+                            number_list(args.quality, "quality"), vocoders, ranges)
     configs += [Config("copy", vocoder=v) for v in vocoders if v != "none"]
     if str(args.opus).strip().lower() != "none":
-        configs += opus_configs(_numbers(args.opus, "opus"))
+        configs += opus_configs(number_list(args.opus, "opus"))
     failures = run_bench(find_inputs(args.inputs, Path(args.output)), configs, Path(args.output), device=args.device,
                          force=args.force, cli_timing=not args.no_cli, keep_files=True)
     return 1 if failures else 0

@@ -39,6 +39,22 @@ def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
+def split_list(text: str) -> list[str]:
+    """"avif, jxl" → ["avif", "jxl"]: the comma-separated lists of report and bench."""
+    return [part.strip() for part in str(text).split(",") if part.strip()]
+
+
+def number_list(text: str, what: str, cast=float) -> list:
+    """"30,50" → [30.0, 50.0]; InputError naming ``--what`` if empty or not numbers."""
+    try:
+        values = [cast(part) for part in split_list(text)]
+    except ValueError:
+        values = []
+    if not values:
+        raise InputError(f"--{what} takes comma-separated numbers, not '{text}'")
+    return values
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="spectrocodec", description="Compress audio as pictures: audio → log-mel spectrogram → image (AVIF, WebP, JPEG XL, ...) → audio again through a vocoder.")
     parser.add_argument("--version", action="version", version=f"spectrocodec {_version()}")
@@ -202,7 +218,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"size:        {details['bytes']} bytes, {kbps}",
         f"original:    {details['sample_rate']} Hz, {details['channels']} channel(s), {details['num_samples']} samples",
         f"features:    {json.dumps(details['feature'])}",
-        f"metadata:    " + ("none (plain audio-avif image: fixed range, 8-bit assumed)" if details["legacy"] else f"spectrocodec format version {details['format_version']}"),
+        "metadata:    " + ("none (plain audio-avif image: fixed range, 8-bit assumed)" if details["legacy"] else f"spectrocodec format version {details['format_version']}"),
     ]
     print("\n".join(lines))
     return 0

@@ -88,20 +88,6 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def _split(text: str) -> list[str]:
-    return [part.strip() for part in str(text).split(",") if part.strip()]
-
-
-def _numbers(text: str, what: str, cast=float) -> list:
-    try:
-        values = [cast(part) for part in _split(text)]
-    except ValueError:
-        values = []
-    if not values:
-        raise InputError(f"--{what} takes comma-separated numbers, not '{text}'")
-    return values
-
-
 # -- building the run ---------------------------------------------------------------------------
 def make_configs(codecs: list[str], qualities: list[float], bits: list[int], note=print) -> list[Config]:
     """codecs × bits × qualities; bit depths a codec cannot store are left out (with a note); a
@@ -542,7 +528,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} is a file; give a folder")
-    configs = make_configs(_split(args.codec), _numbers(args.quality, "quality"), _numbers(args.bits, "bits", int),
+    from .cli import number_list, split_list
+
+    configs = make_configs(split_list(args.codec), number_list(args.quality, "quality"), number_list(args.bits, "bits", int),
                            note=lambda line: print(line, file=sys.stderr))
     vocoder = resolve_vocoder(args.vocoder)
     settings = {"vocoder": vocoder, "device": args.device, "range": args.range}
