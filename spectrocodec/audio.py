@@ -138,19 +138,22 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
 
 
 def write_wav(path: str | os.PathLike, waveform: np.ndarray, sample_rate: int, force: bool = False) -> None:
-    """float32 (samples,) → 16-bit PCM WAV, written atomically (temporary file, then rename)."""
+    """float32 (samples,) or (samples, channels) → 16-bit PCM WAV, written atomically
+    (temporary file, then rename)."""
     import soundfile as sf
 
-    waveform = np.asarray(waveform, dtype=np.float32).reshape(-1)
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if waveform.ndim != 2:
+        waveform = waveform.reshape(-1, 1)
     try:
         with atomic_output(path, force=force) as tmp:
-            with sf.SoundFile(tmp, "w", samplerate=int(sample_rate), channels=1, subtype="PCM_16", format="WAV") as out:
+            with sf.SoundFile(tmp, "w", samplerate=int(sample_rate), channels=waveform.shape[1], subtype="PCM_16", format="WAV") as out:
                 for start in range(0, len(waveform), WRITE_BLOCK):  # clipped block by block: no full copy
                     out.write(np.clip(waveform[start : start + WRITE_BLOCK], -1.0, 1.0))
     except sf.SoundFileError as exc:  # libsndfile hides the errno ("System error."): judge by free space
         import shutil
 
-        needed = 44 + 2 * len(waveform)
+        needed = 44 + 2 * waveform.size
         with contextlib.suppress(OSError):
             if shutil.disk_usage(Path(path).parent).free < needed:
                 raise OutputError(f"cannot write {path}: the disk is full; free some space ({needed / 2**20:.1f} MB needed)") from None
