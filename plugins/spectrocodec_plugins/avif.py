@@ -19,7 +19,7 @@ from spectrocodec.interfaces import DecodedImage, ImageCodec
 
 from . import isobmff
 
-BOX = b"scdc"
+BOX = isobmff.BOX
 AVIF_BRANDS = (b"avif", b"avis", b"mif1", b"miaf")
 YUV400 = 4
 
@@ -64,12 +64,7 @@ class AvifCodec(ImageCodec):
         return isobmff.append_box(data, BOX, metadata)
 
     def decode(self, data: bytes) -> DecodedImage:
-        size = isobmff.image_size(data)
-        if size is None:
-            raise FormatError("the AVIF file has no image size (ispe); it is damaged or truncated")
-        if size[0] * size[1] > self.max_pixels:
-            raise FormatError(f"the AVIF image claims {size[0]} x {size[1]} pixels, more than spectrocodec decodes; refusing it")
-        metadata = isobmff.find_box(data, BOX)
+        metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
         try:
             pixels = imagecodecs.avif_decode(data, numthreads=int(self.params["threads"]))
         except Exception as exc:

@@ -28,7 +28,7 @@ from spectrocodec.interfaces import DecodedImage, ImageCodec
 
 from . import isobmff
 from .avif import BOX, av1_bit_depth, sniff_avif
-from .imageutil import check_size, gray, library_error, pixels
+from .imageutil import gray, library_error, pixels
 
 
 class PillowAvifCodec(ImageCodec):
@@ -67,14 +67,10 @@ class PillowAvifCodec(ImageCodec):
 
     def decode(self, data: bytes) -> DecodedImage:
         data = bytes(data)
-        size = isobmff.image_size(data)
-        if size is None:
-            raise FormatError("the AVIF file has no image size (ispe); it is damaged or truncated")
-        check_size("AVIF", size[0], size[1], self.max_pixels)
+        metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
         depth = av1_bit_depth(data)
         if depth is not None and depth > 8:
             raise FormatError(f"this AVIF image is {depth}-bit and Pillow decodes AVIF to 8 bits; decode it with the imagecodecs backend")
-        metadata = isobmff.find_box(data, BOX)
         try:
             with Image.open(io.BytesIO(data), formats=["AVIF"]) as picture:
                 picture.load()

@@ -33,9 +33,9 @@ from spectrocodec.errors import FormatError
 from spectrocodec.interfaces import DecodedImage, ImageCodec
 
 from . import isobmff
-from .imageutil import check_size, gray, library_error, pixels
+from .imageutil import gray, library_error, pixels
 
-BOX = b"scdc"
+BOX = isobmff.BOX
 HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs")
 _OPTIONS_LOCK = threading.Lock()  # pillow-heif's SAVE_HDR_TO_12_BIT is a global option
 
@@ -92,11 +92,7 @@ class HeicCodec(ImageCodec):
 
     def decode(self, data: bytes) -> DecodedImage:
         data = bytes(data)
-        size = isobmff.image_size(data)
-        if size is None:
-            raise FormatError("the HEIC file has no image size (ispe); it is damaged or truncated")
-        check_size("HEIC", size[0], size[1], self.max_pixels)
-        metadata = isobmff.find_box(data, BOX)
+        metadata = isobmff.checked_payload(data, "HEIC", self.max_pixels)
         try:
             heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)
             bits = int(heif.info.get("bit_depth") or 8)

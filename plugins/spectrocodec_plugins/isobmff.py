@@ -12,6 +12,11 @@ import struct
 from typing import Iterator
 
 from spectrocodec.errors import FormatError
+from spectrocodec.fileformat import BOX_TYPE
+
+from .imageutil import check_size
+
+BOX = BOX_TYPE  # the top-level box carrying the spectrocodec payload
 
 
 def boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, int, int]]:
@@ -66,6 +71,16 @@ def image_size(data: bytes) -> tuple[int, int] | None:
         return None
     width, height = struct.unpack_from(">II", ispe, 4)
     return width, height
+
+
+def checked_payload(data: bytes, fmt: str, max_pixels: int) -> bytes | None:
+    """Before any decoding: refuse a file with no ``ispe`` size or claiming more than
+    ``max_pixels`` (a decompression bomb); then the body of its ``scdc`` box, or None."""
+    size = image_size(data)
+    if size is None:
+        raise FormatError(f"the {fmt} file has no image size (ispe); it is damaged or truncated")
+    check_size(fmt, size[0], size[1], max_pixels)
+    return find_box(data, BOX)
 
 
 def _child(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:

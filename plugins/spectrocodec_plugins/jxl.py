@@ -34,7 +34,7 @@ from spectrocodec.interfaces import DecodedImage, ImageCodec
 from . import isobmff
 from .imageutil import check_size, gray, library_error, pixels
 
-BOX = b"scdc"
+BOX = isobmff.BOX
 SIGNATURE_BOX = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
 CODESTREAM = b"\xff\x0a"
 
