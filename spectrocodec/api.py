@@ -13,23 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from .audio import check_audio, read_audio
 from .errors import InputError
 from .pipeline import Decoded, Pipeline
 from .registry import Registry
 
 AudioSource = str | os.PathLike | np.ndarray
-
-
-def load_audio(source: AudioSource, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """A path or an array → (float32 (samples, channels), rate). An array needs ``sample_rate``."""
-    if isinstance(source, (str, os.PathLike)):
-        if sample_rate is not None:
-            raise InputError("sample_rate is only for arrays; a file knows its own rate")
-        return read_audio(source)
-    if sample_rate is None:
-        raise InputError("an array of samples needs sample_rate=...")
-    return check_audio(source, sample_rate), int(sample_rate)
 
 
 def make_codec(codec: str | dict = "avif", quality: float | None = None, lossless: bool | None = None,
@@ -81,8 +69,9 @@ def encode(source: AudioSource, sample_rate: int | None = None, codec: str | dic
         if sample_rate is not None:
             raise InputError("sample_rate is only for arrays; a file knows its own rate")
         return pipe.encode_file(source)
-    audio, rate = load_audio(source, sample_rate)
-    return pipe.encode(audio, rate)
+    if sample_rate is None:
+        raise InputError("an array of samples needs sample_rate=...")
+    return pipe.encode(source, sample_rate)  # checks the samples and the rate
 
 
 MAX_ENCODED_BYTES = 256 << 20  # encoded inputs above this are refused unread (an hour is ~1-30 MB)
