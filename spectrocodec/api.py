@@ -113,10 +113,10 @@ def decode(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", device
     registry = Registry.default()
     raw = _read_bytes(data)
     pipe = Pipeline(registry=registry)
-    feature = pipe.read(raw).header.feature["name"]  # the features are not kept: decode() reads them again
-    voc, _ = make_vocoder(vocoder, feature, device, registry, **vocoder_params)
+    decoded = pipe.read(raw)
+    voc, _ = make_vocoder(vocoder, decoded.header.feature["name"], device, registry, **vocoder_params)
     pipe.vocoder = voc
-    return pipe.decode(raw)
+    return pipe.vocode(decoded)
 
 
 def info(data: bytes | str | os.PathLike) -> dict[str, Any]:

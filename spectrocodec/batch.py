@@ -280,7 +280,7 @@ def decode_file(source: str, output: str, settings: dict) -> dict:
     decoded = pipe.read(raw)
     voc, _ = cached_vocoder(settings["vocoder"], decoded.header.feature["name"], settings["device"], settings["params"])
     pipe.vocoder = voc
-    waveform, rate = pipe.decode(raw)
+    waveform, rate = pipe.vocode(decoded)
     target = settings["rate"]
     if target is not None:
         target = decoded.header.sample_rate if target == "original" else int(target)

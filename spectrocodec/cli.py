@@ -171,7 +171,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
         _rate(args.rate)  # refuse a bad --rate before any work
     raw = api._read_bytes(source)
     pipe = Pipeline()
-    header = pipe.read(raw).header  # only the header is kept: the features are decoded again below
+    decoded = pipe.read(raw)
+    header = decoded.header
     params = _params(args.param)
     vocoder = args.vocoder
     if args.vocoder_weights:
@@ -181,7 +182,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if note and not args.quiet:
         print(note, file=sys.stderr)
     pipe.vocoder = voc
-    waveform, rate = pipe.decode(raw)
+    waveform, rate = pipe.vocode(decoded)
+    del decoded  # the features: not needed while resampling and writing
     if args.rate != "model":
         target = header.sample_rate if args.rate == "original" else _rate(args.rate)
         waveform, rate = resample(waveform, rate, target), target

@@ -160,7 +160,11 @@ class Pipeline:
     def decode(self, data: bytes) -> tuple[np.ndarray, int]:
         """Image file bytes → (waveform float32 (samples,), sample rate in Hz of the extractor),
         trimmed to the original duration."""
-        decoded = self.read(data)
+        return self.vocode(self.read(data))
+
+    def vocode(self, decoded: Decoded) -> tuple[np.ndarray, int]:
+        """What ``read`` returned → (waveform float32 (samples,), sample rate in Hz), trimmed to the
+        original duration; lets a caller choose the vocoder from the header without decoding twice."""
         extractor = self._extractor_for(decoded.header)
         vocoder = self.vocoder_for(extractor.name)
         waveform = vocoder.vocode(decoded.features)

@@ -222,12 +222,14 @@ def run_one(source: str, folder: str, config: dict, settings: dict) -> dict:
     files = {"image": f"{name}{config['extension']}", "audio": f"{name}.wav", "spectrogram": f"{name}.spec.png"}
     write_bytes(folder_path / files["image"], data, force=True)
 
+    start = time.perf_counter()  # decoding and vocoding, not loading the vocoder (once per process)
     decoded = pipe.read(data)
+    read_s = time.perf_counter() - start
     vocoder, _ = batch.cached_vocoder(settings["vocoder"], decoded.header.feature["name"], settings["device"], {})
     pipe.vocoder = vocoder
-    start = time.perf_counter()  # decoding and vocoding, not loading the vocoder (once per process)
-    waveform, out_rate = pipe.decode(data)
-    decode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    waveform, out_rate = pipe.vocode(decoded)
+    decode_s = read_s + time.perf_counter() - start
     write_wav(folder_path / files["audio"], waveform, out_rate, force=True)
 
     heard = extractor.extract(waveform, out_rate)
