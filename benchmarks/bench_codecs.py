@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from spectrocodec import fileformat, mapping
-from spectrocodec.audio import read_audio
-from spectrocodec.pipeline import Pipeline
-from spectrocodec.registry import Registry
+from spectrocodec.core import fileformat, mapping
+from spectrocodec.core.audio import read_audio
+from spectrocodec.core.pipeline import Pipeline
+from spectrocodec.core.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "speech"

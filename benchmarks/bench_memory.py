@@ -43,7 +43,7 @@ STUB_MAIN = r'''
 import sys
 import numpy as np
 from spectrocodec.interfaces import Vocoder
-from spectrocodec.registry import Registry
+from spectrocodec.core.registry import Registry
 
 class Stub(Vocoder):
     name = "stub"
@@ -54,7 +54,7 @@ class Stub(Vocoder):
         return np.zeros(len(features) * 256, np.float32)
 
 Registry.default().add("vocoder", Stub, "bench-stub")
-from spectrocodec.cli import main
+from spectrocodec.apps.cli import main
 sys.exit(main(sys.argv[1:]))
 '''
 
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         _measure_here(args.command, args.timeout)
         return 0
 
-    from spectrocodec.registry import Registry
+    from spectrocodec.core.registry import Registry
 
     vocoder_reason = None
     if args.vocoder != "none":

@@ -38,8 +38,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
-from spectrocodec import api, bench  # noqa: E402
-from spectrocodec.registry import Registry  # noqa: E402
+from spectrocodec.core import api
+from spectrocodec.apps import bench  # noqa: E402
+from spectrocodec.core.registry import Registry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -175,7 +176,7 @@ def _overhead_row(name: str, target: float, quality, data: bytes) -> str:
 def _av1_headers(data: bytes) -> int:
     """Bytes of the AVIF's ``mdat`` that are not frame data: the temporal delimiter and sequence
     header OBUs and every OBU's header (type byte, optional extension byte, LEB128 size)."""
-    from spectrocodec_plugins.isobmff import find_box
+    from spectrocodec.kit.isobmff import find_box
 
     mdat, pos, frames = find_box(data, b"mdat") or b"", 0, 0
     while pos < len(mdat):

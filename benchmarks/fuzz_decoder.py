@@ -16,9 +16,9 @@ of header fields the decoders read before decoding (ISOBMFF box sizes and ``ispe
 the pixels with a lying metadata payload (NaN or swapped range, huge sample counts, unknown
 version, flags, extractor names and parameters, truncated payloads).
 
-Each input is decoded with ``spectrocodec.api.decode`` (a stub vocoder registered for the run, so the
+Each input is decoded with ``spectrocodec.core.api.decode`` (a stub vocoder registered for the run, so the
 whole path runs: codec, metadata, unfolding, mapping, vocoder call, length fitting) and
-``spectrocodec.api.info``. A worker process does the decoding under a memory cap (RLIMIT_DATA); the
+``spectrocodec.core.api.info``. A worker process does the decoding under a memory cap (RLIMIT_DATA); the
 parent gives each input ``--timeout`` seconds. Outcomes: ``ok``; ``SpectrocodecError`` (the
 project's own one-line errors, counted by class and message); and bugs: any other exception, a
 timeout (hang) or the worker dying (crash, or a C library hitting the memory cap). Each bug's
@@ -76,9 +76,9 @@ def build_seeds(codecs: list[str] | None = None) -> list[Seed]:
     import numpy as np
     from PIL import Image
 
-    from spectrocodec import fileformat, mapping
-    from spectrocodec.pipeline import Pipeline
-    from spectrocodec.registry import Registry
+    from spectrocodec.core import fileformat, mapping
+    from spectrocodec.core.pipeline import Pipeline
+    from spectrocodec.core.registry import Registry
 
     registry = Registry.default()
     seeds: list[Seed] = []
@@ -270,7 +270,7 @@ def _stub_vocoder():
 
 def decode_one(data: bytes) -> tuple[str, str]:
     """('ok' | 'project' | 'bug', detail) for one input through the API."""
-    from spectrocodec import api
+    from spectrocodec.core import api
     from spectrocodec.errors import SpectrocodecError
 
     try:
@@ -288,7 +288,7 @@ def decode_one(data: bytes) -> tuple[str, str]:
 
 def worker(args: argparse.Namespace) -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_CAP, MEMORY_CAP))
-    from spectrocodec.registry import Registry
+    from spectrocodec.core.registry import Registry
 
     Registry.default().add("vocoder", _stub_vocoder(), "fuzz")
     seeds = build_seeds(args.codecs)

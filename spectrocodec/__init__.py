@@ -13,8 +13,8 @@ Python API (heavy modules load on first use, so ``import spectrocodec`` is insta
 Plugins implement the interfaces in ``spectrocodec.interfaces`` and register with ``hookimpl``.
 """
 
-from .errors import FormatError, InputError, OutputError, PluginError, SpectrocodecError
-from .hookspecs import hookimpl
+from .core.errors import FormatError, InputError, OutputError, PluginError, SpectrocodecError
+from .core.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
@@ -26,15 +26,15 @@ __all__ = [
 
 def __getattr__(name: str):
     if name in ("encode", "decode", "info", "read_features"):
-        from . import api
+        from .core import api
 
         return getattr(api, name)
     if name == "Pipeline":
-        from .pipeline import Pipeline
+        from .core.pipeline import Pipeline
 
         return Pipeline
     if name == "Registry":
-        from .registry import Registry
+        from .core.registry import Registry
 
         return Registry
     raise AttributeError(f"module 'spectrocodec' has no attribute '{name}'")

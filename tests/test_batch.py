@@ -14,8 +14,8 @@ import soundfile as sf
 
 from conftest import CORPUS, run_cli
 
-from spectrocodec import api
-from spectrocodec.progress import Progress, format_duration
+from spectrocodec.core import api
+from spectrocodec.apps.progress import Progress, format_duration
 
 FRAME_S = 256 / 16000
 

@@ -7,8 +7,8 @@ import shutil
 import pytest
 import soundfile as sf
 
-from spectrocodec import bench, cli
-from spectrocodec.registry import Registry
+from spectrocodec.apps import bench, cli
+from spectrocodec.core.registry import Registry
 
 
 def _vocoder() -> str:

@@ -18,11 +18,12 @@ import pytest
 from PIL import Image, features as pil_features
 
 import spectrocodec
-from spectrocodec import FormatError, PluginError, mapping
-from spectrocodec.api import make_codec
-from spectrocodec.audio import check_audio
-from spectrocodec.pipeline import Pipeline
-from spectrocodec.registry import Registry
+from spectrocodec import FormatError, PluginError
+from spectrocodec.core import mapping
+from spectrocodec.core.api import make_codec
+from spectrocodec.core.audio import check_audio
+from spectrocodec.core.pipeline import Pipeline
+from spectrocodec.core.registry import Registry
 
 from conftest import run_cli, tone
 
@@ -173,7 +174,7 @@ def test_webp_is_a_valid_extended_file():
 
 
 def test_jxl_jp2_heic_boxes():
-    from spectrocodec_plugins import isobmff
+    from spectrocodec.kit import isobmff
 
     jxl = _encode(REGISTRY.get_class("codec", "jxl"), 10)
     assert [k for k, *_ in isobmff.boxes(jxl)] == [b"JXL ", b"ftyp", b"jxlc", b"scdc"]
@@ -407,7 +408,7 @@ def test_cli_round_trip(args, codec, bits, sample, tmp_path):
     assert (info["codec"], info["bits"]) == (codec, bits)
     assert info["num_samples"] > 0 and info["duration_s"] > 4
     if "--lossless" in args or codec == "png":
-        from spectrocodec.audio import read_audio
+        from spectrocodec.core.audio import read_audio
 
         audio, rate = read_audio(sample)
         decoded = Pipeline().read(out.read_bytes())

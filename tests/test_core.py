@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 import spectrocodec
-from spectrocodec import fileformat, mapping
+from spectrocodec.core import fileformat, mapping
 from spectrocodec.errors import FormatError, PluginError
 from spectrocodec.interfaces import Vocoder
-from spectrocodec.pipeline import Pipeline
-from spectrocodec.registry import Registry
+from spectrocodec.core.pipeline import Pipeline
+from spectrocodec.core.registry import Registry
 from spectrocodec_plugins.avif import AvifCodec
 from spectrocodec_plugins.speecht5 import SpeechT5Features
 

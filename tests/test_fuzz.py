@@ -20,11 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spectrocodec import api, mapping
+from spectrocodec.core import api, mapping
 from spectrocodec.errors import PluginError, SpectrocodecError
 from spectrocodec.interfaces import Vocoder
-from spectrocodec.pipeline import Pipeline
-from spectrocodec.registry import Registry
+from spectrocodec.core.pipeline import Pipeline
+from spectrocodec.core.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 CODECS = [c for c in Registry.default().classes("codec") if c.unavailable() is None]

@@ -15,7 +15,7 @@ from conftest import run_cli
 torch = pytest.importorskip("torch")
 
 from spectrocodec.errors import PluginError  # noqa: E402
-from spectrocodec.registry import Registry  # noqa: E402
+from spectrocodec.core.registry import Registry  # noqa: E402
 from spectrocodec_plugins.griffinlim import CONTEXT, CROSSFADE, GriffinLimVocoder, chunk_bounds  # noqa: E402
 from spectrocodec_plugins.speecht5 import HOP, log_mel  # noqa: E402
 

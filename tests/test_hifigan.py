@@ -116,7 +116,7 @@ def run_python(code: str, env: dict, timeout: float = 120) -> subprocess.Complet
 
 # -- the plugin module and class ----------------------------------------------------------------
 def test_registered_and_cheap_to_import(tmp_path):
-    from spectrocodec.registry import Registry
+    from spectrocodec.core.registry import Registry
 
     cls = Registry.default().components["vocoder"]["hifigan"][0]
     assert cls is H.HifiganVocoder
@@ -387,7 +387,7 @@ def test_cpu_and_cuda_agree(full):
 
 # -- the command line ---------------------------------------------------------------------------
 def test_cli_without_weights(encoded, tmp_path):
-    from spectrocodec.registry import Registry
+    from spectrocodec.core.registry import Registry
 
     env = no_weights_env(tmp_path)
     start = time.time()

@@ -240,7 +240,7 @@ def test_page_in_headless_chromium(report, tmp_path):
 
 
 def test_earlier_results_are_reused_only_when_nothing_changed(report, tmp_path):
-    from spectrocodec import report as module
+    from spectrocodec.apps import report as module
 
     out = report["out"]
     item = module.Item(Path(report["args"][1]), "first", "first.wav")

@@ -30,16 +30,16 @@ import pytest
 import soundfile as sf
 
 from conftest import CORPUS, SAMPLE, run_cli, tone
-from spectrocodec import api, fileformat
+from spectrocodec.core import api, fileformat
 from spectrocodec.errors import InputError, SpectrocodecError
-from spectrocodec.pipeline import Pipeline
-from spectrocodec.registry import Registry
+from spectrocodec.core.pipeline import Pipeline
+from spectrocodec.core.registry import Registry
 
 STUB_MAIN = r'''
 import sys
 import numpy as np
 from spectrocodec.interfaces import Vocoder
-from spectrocodec.registry import Registry
+from spectrocodec.core.registry import Registry
 
 class Stub(Vocoder):
     name = "stub"
@@ -52,7 +52,7 @@ class Stub(Vocoder):
         return np.repeat(level, 256) * np.resize(np.float32([1, -1]), len(level) * 256)
 
 Registry.default().add("vocoder", Stub, "test-stub")
-from spectrocodec.cli import main
+from spectrocodec.apps.cli import main
 sys.exit(main(sys.argv[1:]))
 '''
 namespace: dict = {}
@@ -373,7 +373,7 @@ def test_read_only_output_folder_in_process(tmp_path, monkeypatch, capsys):
     import errno
     import tempfile
 
-    from spectrocodec import cli
+    from spectrocodec.apps import cli
 
     source = write(tmp_path / "in.wav", tone(0.5))
 
@@ -422,7 +422,8 @@ def test_full_disk_in_process(tmp_path, monkeypatch, capsys):
     """ENOSPC simulated where the bytes hit the disk (works for any user)."""
     import errno
 
-    from spectrocodec import cli, files
+    from spectrocodec.core import files
+    from spectrocodec.apps import cli
 
     source = write(tmp_path / "in.wav", tone(0.5))
 
@@ -564,7 +565,7 @@ LIES = {
 @pytest.mark.parametrize("lie", list(LIES))
 def test_metadata_that_lies(lie):
     from spectrocodec_plugins.avif import AvifCodec
-    from spectrocodec import mapping
+    from spectrocodec.core import mapping
 
     fields, words = LIES[lie]
     features = Registry.default().create("feature", "speecht5").extract(speech(0.5), 16000)
@@ -580,7 +581,7 @@ def test_metadata_that_lies(lie):
 
 def test_metadata_lies_through_the_cli(tmp_path):
     from spectrocodec_plugins.avif import AvifCodec
-    from spectrocodec import mapping
+    from spectrocodec.core import mapping
 
     features = Registry.default().create("feature", "speecht5").extract(speech(0.5), 16000)
     image = mapping.to_image(features, -10.0, 1.0, 10)
@@ -715,8 +716,8 @@ def test_killed_decoder_never_leaves_a_partial_wav(tmp_path):
 DETERMINISM = r'''
 import hashlib, json, sys
 import numpy as np, soundfile as sf
-from spectrocodec import api
-from spectrocodec.registry import Registry
+from spectrocodec.core import api
+from spectrocodec.core.registry import Registry
 audio, rate = sf.read(sys.argv[1], dtype="float32")
 out = {}
 for cls in Registry.default().classes("codec"):
@@ -742,7 +743,7 @@ def test_encoding_is_deterministic_for_every_codec(tmp_path):
 # -- reading in blocks is exact ------------------------------------------------------------------
 @pytest.mark.parametrize("rate,channels,subtype", [(44100, 2, "PCM_16"), (48000, 6, "PCM_24"), (16000, 1, "FLOAT"), (22050, 1, "PCM_U8")])
 def test_block_reading_gives_the_same_file_as_reading_whole(tmp_path, monkeypatch, rate, channels, subtype):
-    from spectrocodec import audio as audio_module
+    from spectrocodec.core import audio as audio_module
 
     samples = (0.3 * np.random.default_rng(rate).standard_normal((int(1.3 * rate), channels))).astype(np.float32)
     source = write(tmp_path / "x.wav", samples, rate, subtype=subtype)

@@ -17,7 +17,7 @@ from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError
 from spectrocodec.interfaces import DecodedImage, ImageCodec
 
-from . import isobmff
+from spectrocodec.kit import isobmff
 
 BOX = isobmff.BOX
 AVIF_BRANDS = (b"avif", b"avis", b"mif1", b"miaf")

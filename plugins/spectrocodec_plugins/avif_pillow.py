@@ -26,9 +26,9 @@ from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError
 from spectrocodec.interfaces import DecodedImage, ImageCodec
 
-from . import isobmff
+from spectrocodec.kit import isobmff
 from .avif import BOX, av1_bit_depth, sniff_avif
-from .imageutil import gray, library_error, pixels
+from spectrocodec.kit.image import gray, library_error, pixels
 
 
 class PillowAvifCodec(ImageCodec):

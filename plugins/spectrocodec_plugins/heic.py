@@ -32,8 +32,8 @@ from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError
 from spectrocodec.interfaces import DecodedImage, ImageCodec
 
-from . import isobmff
-from .imageutil import gray, library_error, pixels
+from spectrocodec.kit import isobmff
+from spectrocodec.kit.image import gray, library_error, pixels
 
 BOX = isobmff.BOX
 HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs")

@@ -29,8 +29,8 @@ from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError
 from spectrocodec.interfaces import DecodedImage, ImageCodec
 
-from . import isobmff
-from .imageutil import check_size, gray, library_error, pixels
+from spectrocodec.kit import isobmff
+from spectrocodec.kit.image import check_size, gray, library_error, pixels
 
 UUID = uuid.UUID("5b0c2f3e-7a1d-5c8e-9f3b-73636463706c").bytes  # fixed, spectrocodec's own
 JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"

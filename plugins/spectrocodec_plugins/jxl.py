@@ -31,8 +31,8 @@ from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError, PluginError
 from spectrocodec.interfaces import DecodedImage, ImageCodec
 
-from . import isobmff
-from .imageutil import check_size, gray, library_error, pixels
+from spectrocodec.kit import isobmff
+from spectrocodec.kit.image import check_size, gray, library_error, pixels
 
 BOX = isobmff.BOX
 SIGNATURE_BOX = b"\x00\x00\x00\x0cJXL \r\n\x87\n"

@@ -28,7 +28,7 @@ from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError, PluginError
 from spectrocodec.interfaces import DecodedImage, ImageCodec
 
-from .imageutil import check_size, gray, library_error, pixels
+from spectrocodec.kit.image import check_size, gray, library_error, pixels
 
 CHUNK = b"scDc"
 SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from spectrocodec import hookimpl
-from spectrocodec.audio import resample, to_mono
+from spectrocodec.core.audio import resample, to_mono
 from spectrocodec.interfaces import FeatureExtractor
 
 SAMPLE_RATE = 16000

@@ -38,7 +38,7 @@ from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError, PluginError
 from spectrocodec.interfaces import DecodedImage, ImageCodec
 
-from .imageutil import check_size, gray, library_error, pixels
+from spectrocodec.kit.image import check_size, gray, library_error, pixels
 
 CHUNK = b"SCDC"
 MAX_SIDE = 16383  # WebP's limit on either dimension (14-bit sizes)

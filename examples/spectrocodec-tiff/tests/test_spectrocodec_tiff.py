@@ -14,8 +14,8 @@ from PIL import Image
 
 import spectrocodec
 from spectrocodec import FormatError, PluginError
-from spectrocodec.pipeline import Pipeline
-from spectrocodec.registry import Registry
+from spectrocodec.core.pipeline import Pipeline
+from spectrocodec.core.registry import Registry
 
 from spectrocodec_tiff import TiffCodec
 

@@ -32,8 +32,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .errors import InputError, OutputError, SpectrocodecError
-from .files import TEMP_PREFIX
+from ..core.errors import InputError, OutputError, SpectrocodecError
+from ..core.files import TEMP_PREFIX
 from .progress import Progress, format_duration
 
 AUDIO_EXTENSIONS = frozenset(
@@ -73,7 +73,7 @@ def is_audio(path: Path) -> bool:
 
 def is_encoded(path: Path) -> bool:
     """A file an installed codec recognises by its bytes, or that has a codec's extension."""
-    from .registry import Registry
+    from ..core.registry import Registry
 
     registry = Registry.default()
     if path.suffix.lower() in {cls.extension.lower() for cls in registry.classes("codec")}:
@@ -246,7 +246,7 @@ _VOCODERS: dict[tuple, Any] = {}
 
 def cached_vocoder(name: str, feature: str, device: str, params: dict) -> tuple[Any, str]:
     """make_vocoder once per process and settings (models are loaded once per worker)."""
-    from . import api
+    from ..core import api
 
     key = (name, feature, device, repr(sorted(params.items())))
     if key not in _VOCODERS:
@@ -260,8 +260,8 @@ def cached_vocoder(name: str, feature: str, device: str, params: dict) -> tuple[
 def encode_file(source: str, output: str, settings: dict) -> dict:
     import soundfile as sf
 
-    from . import api
-    from .files import write_bytes
+    from ..core import api
+    from ..core.files import write_bytes
 
     data = api.encode(source, codec=settings["codec"], bits=settings["bits"], range=settings["range"])
     Path(output).parent.mkdir(parents=True, exist_ok=True)
@@ -271,9 +271,9 @@ def encode_file(source: str, output: str, settings: dict) -> dict:
 
 @guarded
 def decode_file(source: str, output: str, settings: dict) -> dict:
-    from . import api
-    from .audio import resample, write_wav
-    from .pipeline import Pipeline
+    from ..core import api
+    from ..core.audio import resample, write_wav
+    from ..core.pipeline import Pipeline
 
     raw = api._read_bytes(source)
     pipe = Pipeline()
@@ -292,13 +292,13 @@ def decode_file(source: str, output: str, settings: dict) -> dict:
 
 # -- the commands -------------------------------------------------------------------------------
 def run_encode(args: argparse.Namespace) -> int:
-    from . import api
-    from .cli import _params
+    from ..core import api
+    from .args import parse_params
 
     source = Path(args.input)
     out, exclude = check_folders(source, args.output, "encode")
     codec = api.make_codec(args.codec, args.quality, args.lossless, args.backend,
-                           speed=args.speed, **_params(args.param))
+                           speed=args.speed, **parse_params(args.param))
     codec.check_bits(args.bits)
     settings = {"codec": codec.get_config() | {"backend": codec.backend}, "bits": args.bits,
                 "range": args.range, "force": args.force}
@@ -310,19 +310,19 @@ def run_encode(args: argparse.Namespace) -> int:
 
 
 def run_decode(args: argparse.Namespace) -> int:
-    from .cli import _params, _rate
-    from .registry import Registry
+    from .args import parse_params, parse_rate
+    from ..core.registry import Registry
 
     source = Path(args.input)
     out, exclude = check_folders(source, args.output, "decode")
-    params = _params(args.param)
+    params = parse_params(args.param)
     vocoder = args.vocoder
     if args.vocoder_weights:
         params["weights"] = args.vocoder_weights
         vocoder = "hifigan" if vocoder == "auto" else vocoder
     if vocoder != "auto":
         Registry.default().get_class("vocoder", vocoder)  # unknown or unavailable: fail before any work
-    rate = None if args.rate == "model" else "original" if args.rate == "original" else _rate(args.rate)
+    rate = None if args.rate == "model" else "original" if args.rate == "original" else parse_rate(args.rate)
     settings = {"vocoder": vocoder, "device": args.device, "params": params, "rate": rate, "force": args.force}
     inputs = [p for p in walk(source, exclude) if is_encoded(p)]
     if not inputs:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spectrocodec.errors import FormatError, PluginError
+from ..core.errors import FormatError, PluginError
 
 
 def pixels(image: np.ndarray, bits: int, name: str) -> np.ndarray:

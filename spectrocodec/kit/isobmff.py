@@ -11,10 +11,10 @@ from __future__ import annotations
 import struct
 from typing import Iterator
 
-from spectrocodec.errors import FormatError
-from spectrocodec.fileformat import BOX_TYPE
+from ..core.errors import FormatError
+from ..core.fileformat import BOX_TYPE
 
-from .imageutil import check_size
+from .image import check_size
 
 BOX = BOX_TYPE  # the top-level box carrying the spectrocodec payload
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import InputError
+from ..core.errors import InputError
 from .progress import format_duration
 
 RATE = 16000  # the reference and every decoded output: 16 kHz mono
@@ -120,7 +120,7 @@ def resolve_vocoder(name: str, device: str = "auto") -> str:
     """"auto" → the name of the vocoder it picks here (note printed); "none" and names unchanged."""
     if name != "auto":
         return name
-    from . import api
+    from ..core import api
 
     voc, note = api.make_vocoder("auto", "speecht5", device)
     print(f"bench: {note}", file=sys.stderr)
@@ -131,7 +131,7 @@ def image_configs(codecs: Iterable[str], bits: Iterable[int], qualities: Iterabl
                   vocoders: Iterable[str], ranges: Iterable[str] = ("adaptive",)) -> list[Config]:
     """codecs × bits × ranges × qualities × vocoders, leaving out the bit depths a codec cannot
     store (noted on stderr); a codec with no lossy mode gets one lossless configuration."""
-    from .registry import Registry
+    from ..core.registry import Registry
 
     registry = Registry.default()
     configs = []
@@ -160,7 +160,7 @@ def opus_configs(rates: Iterable[float]) -> list[Config]:
 
 def run(args) -> int:
     """The CLI subcommand: build the configurations from the arguments and measure them."""
-    from .cli import number_list, split_list
+    from .args import number_list, split_list
 
     ranges = split_list(args.range)
     if not ranges or set(ranges) - {"adaptive", "fixed"}:
@@ -196,7 +196,7 @@ def make_reference(source: Path, workdir: Path, extractor) -> Reference:
     spectrocodec encode), and extract its features."""
     import soundfile as sf
 
-    from .audio import read_audio, resample, to_mono
+    from ..core.audio import read_audio, resample, to_mono
 
     audio, rate = read_audio(source)
     samples = resample(to_mono(audio), rate, RATE)
@@ -209,7 +209,7 @@ def make_reference(source: Path, workdir: Path, extractor) -> Reference:
 def end_to_end(ref: Reference, output, extractor) -> dict[str, float | None]:
     """PESQ-WB, STOI and re-analysed mel distortion of a 16 kHz output against the reference."""
     from . import metrics
-    from .pipeline import fit_length
+    from ..core.pipeline import fit_length
 
     output = fit_length(output, len(ref.samples))
     return {"pesq_wb": metrics.pesq_wb(ref.samples, output, RATE), "stoi": metrics.stoi(ref.samples, output, RATE),
@@ -239,7 +239,8 @@ def _spectrocodec(*args: str) -> list[str]:
 
 def measure_image(config: Config, ref: Reference, workdir: Path, extractor, device: str, cli_timing: bool,
                   keep: Path | None) -> dict[str, Any]:
-    from . import api, metrics
+    from ..core import api
+    from . import metrics
 
     codec = api.make_codec(config.codec, config.quality)
     data, encode_s = _timed(api.encode, ref.wav, codec=config.codec, quality=config.quality,
@@ -265,7 +266,7 @@ def measure_image(config: Config, ref: Reference, workdir: Path, extractor, devi
 
 
 def measure_copy(config: Config, ref: Reference, extractor, device: str) -> dict[str, Any]:
-    from . import api
+    from ..core import api
 
     vocoder, _ = api.make_vocoder(config.vocoder, extractor.name, device)
     output, decode_s = _timed(vocoder.vocode, ref.features)
@@ -296,7 +297,7 @@ def container_split(data: bytes) -> dict[str, int]:
     metadata_bytes (the whole spectrocodec box or chunk, header included / the OpusTags packet) and
     container_bytes (everything else); {} for a format it does not know."""
     if data[4:8] in (b"ftyp", b"JXL ", b"jP  "):  # ISOBMFF boxes: AVIF, HEIC, JPEG XL and JP2 containers
-        from spectrocodec_plugins.isobmff import boxes
+        from ..kit.isobmff import boxes
 
         parts = list(boxes(data))
     elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
@@ -392,7 +393,7 @@ def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: s
               cli_timing: bool = True, keep_files: bool = False, title: str = "rd") -> int:
     """Measure every input × configuration not yet in OUTDIR/<title>.csv (all with force), then
     write the CSV, the Markdown summary and the plot. Returns the number of measurements that failed."""
-    from .registry import Registry
+    from ..core.registry import Registry
 
     outdir.mkdir(parents=True, exist_ok=True)
     csv_path = outdir / f"{title}.csv"
@@ -442,7 +443,7 @@ def warm_up(vocoders: Iterable[str], extractor, device: str) -> None:
     torch or loading weights (the CLI timings include them: a process starts cold)."""
     import numpy as np
 
-    from . import api
+    from ..core import api
 
     for name in vocoders:
         vocoder, _ = api.make_vocoder(name, extractor.name, device)

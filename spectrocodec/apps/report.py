@@ -34,8 +34,8 @@ from typing import Any
 from urllib.parse import quote
 
 from . import batch
-from .errors import InputError
-from .files import atomic_output, write_bytes
+from ..core.errors import InputError
+from ..core.files import atomic_output, write_bytes
 from .progress import Progress, format_duration
 
 RATE = 16000  # decoded outputs and the reference for the metrics: 16 kHz mono
@@ -92,7 +92,7 @@ def _num(value: float) -> str:
 def make_configs(codecs: list[str], qualities: list[float], bits: list[int], note=print) -> list[Config]:
     """codecs × bits × qualities; bit depths a codec cannot store are left out (with a note); a
     codec without a lossy mode gets one lossless configuration per bit depth."""
-    from . import api
+    from ..core import api
 
     configs: list[Config] = []
     for name in codecs:
@@ -133,7 +133,7 @@ def make_items(inputs: list[str], out: Path) -> list[Item]:
 
 def resolve_vocoder(name: str) -> str:
     """"auto" → the vocoder it picks for speecht5 features here; others checked to exist."""
-    from .registry import Registry
+    from ..core.registry import Registry
 
     registry = Registry.default()
     if name == "auto":
@@ -144,8 +144,8 @@ def resolve_vocoder(name: str) -> str:
 
 def prepare(item: Item, out: Path, force: bool) -> None:
     """Read the input (its duration, rate, channels) and write DIR/<slug>/original.wav."""
-    from .audio import read_audio
-    from .errors import SpectrocodecError
+    from ..core.audio import read_audio
+    from ..core.errors import SpectrocodecError
 
     try:
         audio, rate = read_audio(item.source)
@@ -201,9 +201,9 @@ def run_one(source: str, folder: str, config: dict, settings: dict) -> dict:
     import numpy as np
 
     from . import metrics
-    from .audio import read_audio, resample, to_mono, write_wav
-    from .pipeline import Pipeline
-    from .registry import Registry
+    from ..core.audio import read_audio, resample, to_mono, write_wav
+    from ..core.pipeline import Pipeline
+    from ..core.registry import Registry
 
     registry = Registry.default()
     folder_path = Path(folder)
@@ -436,7 +436,7 @@ def _size(count: int) -> str:
 
 def render(items: list[Item], configs: list[Config], settings: dict, failures: list[str]) -> str:
     """The whole page as a string."""
-    from . import __version__
+    from .. import __version__
 
     e = html.escape
     done = sum(len(item.results) for item in items)
@@ -530,7 +530,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} is a file; give a folder")
-    from .cli import number_list, split_list
+    from .args import number_list, split_list
 
     configs = make_configs(split_list(args.codec), number_list(args.quality, "quality"), number_list(args.bits, "bits", int),
                            note=lambda line: print(line, file=sys.stderr))

@@ -15,50 +15,14 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import InputError, SpectrocodecError
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error in one line."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
-    """["speed=8", "tag=x"] → {"speed": 8, "tag": "x"} (values parsed as JSON when they can be)."""
-    out: dict[str, Any] = {}
-    for pair in pairs or ():
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InputError(f"--param takes KEY=VALUE, not '{pair}'")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
-
-
-def split_list(text: str) -> list[str]:
-    """"avif, jxl" → ["avif", "jxl"]: the comma-separated lists of report and bench."""
-    return [part.strip() for part in str(text).split(",") if part.strip()]
-
-
-def number_list(text: str, what: str, cast=float) -> list:
-    """"30,50" → [30.0, 50.0]; InputError naming ``--what`` if empty or not numbers."""
-    try:
-        values = [cast(part) for part in split_list(text)]
-    except ValueError:
-        values = []
-    if not values:
-        raise InputError(f"--{what} takes comma-separated numbers, not '{text}'")
-    return values
+from ..core.errors import InputError, SpectrocodecError
+from .args import Parser, parse_params, parse_rate
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="spectrocodec", description="Compress audio as pictures: audio → log-mel spectrogram → image (AVIF, WebP, JPEG XL, ...) → audio again through a vocoder.")
+    parser = Parser(prog="spectrocodec", description="Compress audio as pictures: audio → log-mel spectrogram → image (AVIF, WebP, JPEG XL, ...) → audio again through a vocoder.")
     parser.add_argument("--version", action="version", version=f"spectrocodec {_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     enc = sub.add_parser("encode", help="audio file → image file", description="Encode an audio file (WAV, FLAC, OGG, MP3...) as an image.")
     enc.add_argument("input", help="audio file, or a folder to encode every audio file in it (recursively)")
@@ -122,14 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    from . import api
-    from .files import check_output, write_bytes
+    from ..core import api
+    from ..core.files import check_output, write_bytes
 
     source = Path(args.input)
     if source.is_dir():
@@ -137,7 +101,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
         return batch.run_encode(args)
     codec = api.make_codec(args.codec, args.quality, args.lossless, args.backend,
-                           speed=args.speed, **_params(args.param))
+                           speed=args.speed, **parse_params(args.param))
     output = Path(args.output) if args.output else source.with_suffix(codec.extension)
     check_output(output, args.force, inputs=(source,))
     codec.check_bits(args.bits)
@@ -155,10 +119,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from . import api
-    from .audio import resample, write_wav
-    from .files import check_output
-    from .pipeline import Pipeline
+    from ..core import api
+    from ..core.audio import resample, write_wav
+    from ..core.files import check_output
+    from ..core.pipeline import Pipeline
 
     source = Path(args.input)
     if source.is_dir():
@@ -168,12 +132,12 @@ def cmd_decode(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else source.with_suffix(".wav")
     check_output(output, args.force, inputs=(source,))
     if args.rate not in ("model", "original"):
-        _rate(args.rate)  # refuse a bad --rate before any work
+        parse_rate(args.rate)  # refuse a bad --rate before any work
     raw = api._read_bytes(source)
     pipe = Pipeline()
     decoded = pipe.read(raw)
     header = decoded.header
-    params = _params(args.param)
+    params = parse_params(args.param)
     vocoder = args.vocoder
     if args.vocoder_weights:
         params["weights"] = args.vocoder_weights
@@ -185,7 +149,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     waveform, rate = pipe.vocode(decoded)
     del decoded  # the features: not needed while resampling and writing
     if args.rate != "model":
-        target = header.sample_rate if args.rate == "original" else _rate(args.rate)
+        target = header.sample_rate if args.rate == "original" else parse_rate(args.rate)
         waveform, rate = resample(waveform, rate, target), target
     write_wav(output, waveform, rate, force=args.force)
     if not args.quiet:
@@ -193,18 +157,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rate(text: str) -> int:
-    try:
-        rate = int(text)
-    except ValueError:
-        rate = 0
-    if not 1000 <= rate <= 384000:
-        raise InputError(f"--rate takes 'model', 'original' or a rate in Hz from 1000 to 384000, not '{text}'")
-    return rate
-
-
 def cmd_info(args: argparse.Namespace) -> int:
-    from . import api
+    from ..core import api
 
     details = api.info(args.input)
     if args.json:
@@ -227,7 +181,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from .registry import Registry
+    from ..core.registry import Registry
 
     registry = Registry.default()
     rows: dict[str, list[dict[str, Any]]] = {}

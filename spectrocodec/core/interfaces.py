@@ -1,0 +1,173 @@
+"""The three interfaces every plugin implements: FeatureExtractor, ImageCodec and Vocoder.
+
+A component is a small object fully described by a JSON-able config, ``{"name": ..., **params}``
+(as in numcodecs): ``get_config()`` gives it, ``from_config()`` rebuilds it. Each class lists its
+parameters and their defaults in ``defaults``; unknown parameters are refused.
+
+Data that flows between them (see docs/architecture.md):
+
+- audio: float32 samples in [-1, 1], shape (samples,) or (samples, channels), any rate;
+- features: float32, shape (frames, bins), e.g. log10 mel, (frames, 80);
+- image: uint8 (8 bits) or uint16 (9-16 bits, values < 2**bits), shape (height=bins, width=frames),
+  row 0 the highest bin, so that low frequencies are at the bottom of the picture;
+- waveform: float32, shape (frames * hop,), at the feature extractor's sample rate.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from .errors import PluginError
+
+
+class Component(ABC):
+    """Common base: a registry ``name``, ``defaults`` for its parameters, and a JSON-able config."""
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            known = ", ".join(sorted(self.defaults)) or "none"
+            raise PluginError(
+                f"{self.kind} '{self.name}' has no parameter {', '.join(unknown)}; its parameters: {known}"
+            )
+        self.params: dict[str, Any] = {**self.defaults, **{k: v for k, v in params.items() if v is not None}}
+
+    def get_config(self) -> dict[str, Any]:
+        """``{"name": name, **params}``: everything needed to rebuild this component."""
+        return {"name": self.name, **self.params}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Component":
+        params = {k: v for k, v in config.items() if k != "name"}
+        return cls(**params)
+
+    @classmethod
+    def unavailable(cls, params: dict[str, Any] | None = None) -> str | None:
+        """Why this component cannot run here with ``params`` (None: its defaults), e.g. a missing
+        library or no weights; None if it can. Must be cheap: no model loading, no network."""
+        return None
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
+
+
+class FeatureExtractor(Component):
+    """Audio → features: float32 (frames, bins), plus what a decoder must know to undo the framing.
+
+    Subclasses set ``sample_rate`` (Hz, the rate features are computed at and vocoders produce),
+    ``hop_length`` (samples at ``sample_rate`` per frame), ``n_bins`` and ``fixed_range`` (the
+    (lo, hi) feature range used by the fixed mapping).
+    """
+
+    kind = "feature"
+    sample_rate: ClassVar[int]
+    hop_length: ClassVar[int]
+    n_bins: ClassVar[int]
+    fixed_range: ClassVar[tuple[float, float]]
+
+    @abstractmethod
+    def extract(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """audio: float32 (samples,) or (samples, channels) at ``sample_rate`` Hz
+        → features float32 (frames, n_bins)."""
+
+    @abstractmethod
+    def bin_frequencies(self) -> np.ndarray:
+        """Centre frequency of each bin in Hz, float64 (n_bins,), ascending (for plots and reports)."""
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames produced for ``num_samples`` samples at ``sample_rate``."""
+        return 1 + num_samples // self.hop_length
+
+
+@dataclass
+class DecodedImage:
+    """What ImageCodec.decode returns: the pixels, their bit depth and the embedded metadata."""
+
+    image: np.ndarray  # uint8 or uint16, (height, width)
+    bits: int
+    metadata: bytes | None  # the spectrocodec payload, None for an image without one
+
+
+class ImageCodec(Component):
+    """Integer image ↔ bytes of a real image format, carrying an opaque metadata payload.
+
+    Class attributes declare capabilities: ``extension`` (".avif"), ``mime`` ("image/avif"),
+    ``bit_depths`` (e.g. (8, 10, 12)), ``lossy`` / ``lossless`` (modes supported), ``quality_range``
+    ((0, 100): higher is better everywhere), ``backend`` (library used) and ``preference`` (the
+    highest available backend of a name is chosen when no backend is asked for).
+    Parameters common to all codecs: ``quality`` (0-100) and ``lossless`` (bool).
+    """
+
+    kind = "codec"
+    backend: ClassVar[str] = ""
+    preference: ClassVar[int] = 0
+    extension: ClassVar[str] = ""
+    mime: ClassVar[str] = ""
+    bit_depths: ClassVar[Sequence[int]] = (8,)
+    lossy: ClassVar[bool] = True
+    lossless: ClassVar[bool] = True
+    quality_range: ClassVar[tuple[int, int]] = (0, 100)
+    max_pixels: ClassVar[int] = 1 << 28  # decoders refuse larger images before allocating them
+    max_width: ClassVar[int] = 16384  # wider spectrograms are folded into strips (mapping.fold)
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        quality, lossless = self.params.get("quality"), self.params.get("lossless", False)
+        lo, hi = self.quality_range
+        if quality is not None and not (isinstance(quality, (int, float)) and lo <= quality <= hi):
+            raise PluginError(f"codec '{self.name}' takes --quality from {lo} to {hi}, not {quality!r}")
+        if lossless and not self.lossless:
+            raise PluginError(f"codec '{self.name}' has no lossless mode; drop --lossless or use png")
+        if not lossless and not self.lossy:
+            self.params["lossless"] = True
+
+    def check_bits(self, bits: int) -> None:
+        """Refuse a bit depth this codec cannot store, before any work is done."""
+        if bits not in self.bit_depths:
+            depths = ", ".join(map(str, self.bit_depths))
+            raise PluginError(f"codec '{self.name}' stores {depths}-bit images, not {bits}-bit; pick --bits {depths}")
+
+    @abstractmethod
+    def encode(self, image: np.ndarray, bits: int, metadata: bytes) -> bytes:
+        """image: uint8/uint16 (height, width) with values < 2**bits → bytes of a valid image file
+        that carries ``metadata`` in the format's own extension mechanism."""
+
+    @abstractmethod
+    def decode(self, data: bytes) -> DecodedImage:
+        """Bytes of a file this codec wrote (or any plain image of its format) → DecodedImage."""
+
+    @classmethod
+    @abstractmethod
+    def sniff(cls, data: bytes) -> bool:
+        """True if ``data`` (at least its first 64 bytes) is in this codec's format (magic numbers)."""
+
+
+class Vocoder(Component):
+    """Features → waveform float32 (frames * hop,) at the feature extractor's sample rate.
+
+    ``accepts``: the feature extractor names it can vocode; ``devices``: where it can run
+    ("cpu", "cuda"); ``priority``: `--vocoder auto` picks the highest-priority available one.
+    Every vocoder takes a ``device`` parameter: "auto" (CUDA when present), "cpu" or "cuda".
+    """
+
+    kind = "vocoder"
+    accepts: ClassVar[Sequence[str]] = ()
+    devices: ClassVar[Sequence[str]] = ("cpu",)
+    priority: ClassVar[int] = 0
+
+    @abstractmethod
+    def vocode(self, features: np.ndarray) -> np.ndarray:
+        """features float32 (frames, bins) → waveform float32 (frames * hop,)."""
+
+    def vocode_batch(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Several feature arrays at once (a GPU vocoder batches them); default: one by one."""
+        return [self.vocode(f) for f in batch]
