@@ -153,7 +153,7 @@ def test_bad_arguments_are_one_line_errors(clip, tmp_path, flags, message):
     done = run_cli("finetune", clip, "--out", tmp_path / "run", *flags, "--variants", "1")
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
-    assert done.stderr.startswith("spectrocodec: error:")
+    assert done.stderr.strip().splitlines()[-1].startswith("spectrocodec: error:")
 
 
 def test_missing_data_is_an_error(tmp_path):

@@ -96,8 +96,12 @@ def train(inputs: list[str], run_dir: Path, recipe: Recipe, quiet: bool = False,
     check(recipe)
     if run_dir.exists() and not run_dir.is_dir():
         raise InputError(f"--out {run_dir} is a file; give a folder for the run")
-    run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = run_dir / "checkpoint.pt"
+    device = resolve_device(recipe.device)
+    if not checkpoint_path.is_file():
+        models.check_init(recipe.init)
+    files = data.find_files(inputs)
+    run_dir.mkdir(parents=True, exist_ok=True)
     stored = load_recipe(run_dir)
     if stored is not None and checkpoint_path.is_file():
         if recipe.init is not None and recipe.init != stored.init:
@@ -105,9 +109,7 @@ def train(inputs: list[str], run_dir: Path, recipe: Recipe, quiet: bool = False,
         recipe = dataclasses.replace(stored, steps=recipe.steps, device=recipe.device, workers=recipe.workers,
                                      amp=recipe.amp)
     save_recipe(run_dir, recipe)
-    device = resolve_device(recipe.device)
 
-    files = data.find_files(inputs)
     train_files, val_files = data.split(files, recipe.val_files, recipe.seed)
     cache = cache or run_dir / "cache"
     bar = Progress(len(files), label="codec round trips", unit="files", quiet=quiet)

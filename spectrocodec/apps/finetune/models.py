@@ -71,6 +71,22 @@ def make_generator(init: str | None, overrides: dict, say=print):
     return model, origin
 
 
+def check_init(init: str | None) -> None:
+    """InputError, before any work, for an ``--init`` folder that is missing or not a model."""
+    from spectrocodec_plugins.hifigan import _looks_like_path
+
+    if init in (None, "random"):
+        return
+    path = Path(init).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise InputError(f"--init {init} has no config.json; give an exported RUN_DIR/vocoder, a "
+                             f"SpeechT5 HiFi-GAN folder, a hub id or random")
+    elif _looks_like_path(str(init)):
+        raise InputError(f"--init {init} does not exist; give an exported RUN_DIR/vocoder, a SpeechT5 "
+                         f"HiFi-GAN folder, a hub id or random")
+
+
 def generator_from_config(config: dict):
     """A generator of this configuration with weight norm (its weights come from a checkpoint)."""
     from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
