@@ -118,6 +118,11 @@ def export(generator, folder: Path) -> None:
     logging.disable_progress_bar()
     try:
         plain.eval().save_pretrained(str(tmp), safe_serialization=True)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp's folder is private; the export is an ordinary one
+        for item in tmp.iterdir():
+            os.chmod(item, 0o666 & ~mask)
         old = folder.with_name(f".{folder.name}-old-{os.getpid()}")
         if folder.exists():
             os.replace(folder, old)

@@ -19,12 +19,16 @@ import numpy as np
 COLUMNS = ("step", "loss_gen", "loss_disc", "loss_mel", "loss_adv", "loss_fm", "lr", "seconds")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` all at once (never a half-written file)."""
+def write_atomic(path: Path, data) -> None:
+    """Replace ``path`` by ``data`` (bytes, or a function that writes to a binary file handle) all
+    at once: a temporary file beside it, fsync, rename; never a half-written file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as handle:
-            handle.write(data)
+            if callable(data):
+                data(handle)
+            else:
+                handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -40,9 +44,7 @@ def save_checkpoint(path: Path, state: dict) -> None:
     state = dict(state, rng={"python": random.getstate(), "numpy": np.random.get_state(),
                              "torch": torch.get_rng_state(),
                              "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []})
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, lambda handle: torch.save(state, handle))  # ~1 GB with HiFi-GAN's discriminators
 
 
 def load_checkpoint(path: Path, device: str) -> dict | None:
