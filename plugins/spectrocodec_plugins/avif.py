@@ -5,7 +5,9 @@ Grayscale: imagecodecs encodes a 2-D array losslessly whatever the quality, so a
 given as three identical channels with ``pixelformat=YUV400``: libavif converts it to a single
 luma plane (R = G = B gives Y = R exactly in full range) and stores a monochrome AV1 image, no chroma.
 The lossless mode keeps the 2-D path, which is smaller than lossless RGB. docs/codecs.md gives
-the measured cost. The metadata payload is a top-level ``scdc`` box appended after the image data.
+the measured cost. The container (spectrocodec.kit.avifbox) is libavif's file rewritten to the
+smallest standard form with the metadata payload after the AV1 data in ``idat`` (the default,
+``container="standard"``), or to the AVIF 1.2 ``mini`` form (``container="compact"``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError
 from spectrocodec.interfaces import DecodedImage, ImageCodec
 
-from spectrocodec.kit import isobmff
+from spectrocodec.kit import avifbox, isobmff
 
 BOX = isobmff.BOX
 AVIF_BRANDS = (b"avif", b"avis", b"mif1", b"miaf")
@@ -26,7 +28,7 @@ YUV400 = 4
 
 def sniff_avif(data: bytes) -> bool:
     """ISOBMFF ``ftyp`` box whose major brand is an AVIF brand."""
-    return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis")
+    return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis") or avifbox.is_compact(data)
 
 
 def av1_bit_depth(data: bytes) -> int | None:
@@ -50,10 +52,11 @@ class AvifCodec(ImageCodec):
     lossy = True
     lossless = True
     quality_range = (0, 100)
-    defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2}
+    defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2, "container": "standard"}
 
     def encode(self, image: np.ndarray, bits: int, metadata: bytes) -> bytes:
         self.check_bits(bits)
+        avifbox.check_container(self.params["container"])
         image = np.ascontiguousarray(image, dtype=np.uint8 if bits == 8 else np.uint16)
         kwargs = dict(bitspersample=bits, speed=int(self.params["speed"]), numthreads=int(self.params["threads"]))
         if self.params["lossless"] or self.params["quality"] >= 100:
@@ -61,10 +64,10 @@ class AvifCodec(ImageCodec):
         else:
             rgb = np.repeat(image[:, :, None], 3, axis=2)
             data = imagecodecs.avif_encode(rgb, level=int(round(self.params["quality"])), pixelformat=YUV400, **kwargs)
-        return isobmff.append_box(data, BOX, metadata)
+        return avifbox.wrap(data, metadata, self.params["container"])
 
     def decode(self, data: bytes) -> DecodedImage:
-        metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
+        data, metadata = avifbox.unwrap(data, "AVIF", self.max_pixels)
         try:
             pixels = imagecodecs.avif_decode(data, numthreads=int(self.params["threads"]))
         except Exception as exc:
@@ -79,6 +82,10 @@ class AvifCodec(ImageCodec):
     @classmethod
     def sniff(cls, data: bytes) -> bool:
         return sniff_avif(data)
+
+    @classmethod
+    def container_of(cls, data: bytes) -> str:
+        return avifbox.layout(data)
 
 
 @hookimpl
