@@ -12,7 +12,8 @@ quality 100 is lossless for a 4:0:0 full-range picture (verified bit-exact), so 
 is quality 100. Pillow decodes AVIF to 8 bits only, so 10/12-bit AVIF files are refused by this
 backend with a pointer to the imagecodecs one.
 
-Metadata carrier: the same top-level ISOBMFF ``scdc`` box as the imagecodecs backend.
+Container and metadata carrier: the same as the imagecodecs backend (spectrocodec.kit.avifbox):
+the smallest standard file by default, the AVIF 1.2 ``mini`` form with ``container="compact"``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError
 from spectrocodec.interfaces import DecodedImage, ImageCodec
 
-from spectrocodec.kit import isobmff
-from .avif import BOX, av1_bit_depth, sniff_avif
+from spectrocodec.kit import avifbox
+from .avif import av1_bit_depth, sniff_avif
 from spectrocodec.kit.image import gray, library_error, pixels
 
 
@@ -43,7 +44,7 @@ class PillowAvifCodec(ImageCodec):
     lossy = True
     lossless = True
     quality_range = (0, 100)
-    defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2}
+    defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2, "container": "standard"}
 
     @classmethod
     def unavailable(cls, params: dict | None = None) -> str | None:
@@ -56,6 +57,7 @@ class PillowAvifCodec(ImageCodec):
 
     def encode(self, image: np.ndarray, bits: int, metadata: bytes) -> bytes:
         self.check_bits(bits)
+        avifbox.check_container(self.params["container"])
         image = pixels(image, bits, self.name)
         quality = 100 if self.params["lossless"] else int(round(float(self.params["quality"])))
         out = io.BytesIO()
@@ -63,11 +65,11 @@ class PillowAvifCodec(ImageCodec):
             out, format="AVIF", quality=quality, subsampling="4:0:0", range="full",
             speed=int(self.params["speed"]), max_threads=int(self.params["threads"]),
         )
-        return isobmff.append_box(out.getvalue(), BOX, metadata)
+        return avifbox.wrap(out.getvalue(), metadata, self.params["container"])
 
     def decode(self, data: bytes) -> DecodedImage:
         data = bytes(data)
-        metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
+        data, metadata = avifbox.unwrap(data, "AVIF", self.max_pixels)
         depth = av1_bit_depth(data)
         if depth is not None and depth > 8:
             raise FormatError(f"this AVIF image is {depth}-bit and Pillow decodes AVIF to 8 bits; decode it with the imagecodecs backend")
@@ -84,6 +86,10 @@ class PillowAvifCodec(ImageCodec):
     @classmethod
     def sniff(cls, data: bytes) -> bool:
         return sniff_avif(data)
+
+    @classmethod
+    def container_of(cls, data: bytes) -> str:
+        return avifbox.layout(data)
 
 
 @hookimpl

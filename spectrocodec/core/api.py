@@ -128,6 +128,7 @@ def info(data: bytes | str | os.PathLike) -> dict[str, Any]:
     codec = decoded.codec
     return {
         "codec": codec.name, "backend": codec.backend, "mime": codec.mime,
+        "container": codec.container_of(raw),
         "bits": header.bits, "width": decoded.width, "height": decoded.height,
         "range": [header.lo, header.hi], "range_mode": header.range_mode,
         "duration_s": duration, "bytes": len(raw),

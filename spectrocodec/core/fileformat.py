@@ -168,9 +168,14 @@ def _is_float16(value: float) -> bool:
         return float(np.float16(value)) == value
 
 
-def pack(header: Header) -> bytes:
-    """Header → payload bytes, version 2 (layout above)."""
+def pack(header: Header, version: int = VERSION) -> bytes:
+    """Header → payload bytes (layout above); ``version=1`` writes the old layout (for tests and
+    benchmarks of old files: it has no room for extension fields)."""
     validate(header)
+    if version == 1:
+        return _pack_v1(header)
+    if version != VERSION:
+        raise FormatError(f"cannot write metadata version {version}; use 1 or {VERSION}")
     flags = header.bits - 8
     flags |= F_ADAPTIVE if header.range_mode == "adaptive" else 0
     if _is_float16(header.lo) and _is_float16(header.hi):
@@ -196,13 +201,24 @@ def pack(header: Header) -> bytes:
     return HEAD.pack(VERSION, flags) + rng + b"".join(tail)
 
 
+def _pack_v1(header: Header) -> bytes:
+    flags = 1 if header.range_mode == "adaptive" else 0
+    return (HEAD_V1.pack(1, flags, header.bits, header.lo, header.hi) + _varint(header.sample_rate)
+            + _varint(header.num_samples) + _varint(header.channels) + _pack_config(header.feature))
+
+
 def _pack_feature(feature: dict[str, Any]) -> bytes:
     if feature in FEATURE_IDS:
         return bytes([FEATURE_IDS.index(feature)])
+    return b"\0" + _pack_config(feature)
+
+
+def _pack_config(feature: dict[str, Any]) -> bytes:
+    """u8 length n, n ASCII bytes of the name, varint length m, m bytes of JSON parameters."""
     name = str(feature["name"]).encode("ascii")
     params = {k: v for k, v in feature.items() if k != "name"}
     params_json = json.dumps(params, separators=(",", ":"), sort_keys=True).encode() if params else b""
-    return b"\0" + bytes([len(name)]) + name + _varint(len(params_json)) + params_json
+    return bytes([len(name)]) + name + _varint(len(params_json)) + params_json
 
 
 def unpack(payload: bytes) -> Header:

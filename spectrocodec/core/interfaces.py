@@ -150,6 +150,12 @@ class ImageCodec(Component):
     def sniff(cls, data: bytes) -> bool:
         """True if ``data`` (at least its first 64 bytes) is in this codec's format (magic numbers)."""
 
+    @classmethod
+    def container_of(cls, data: bytes) -> str | None:
+        """Which of its file layouts ``data`` uses, where a codec writes several (avif: "standard",
+        "compact"); None otherwise. Shown by ``info``."""
+        return None
+
 
 class Vocoder(Component):
     """Features → waveform float32 (frames * hop,) at the feature extractor's sample rate.
