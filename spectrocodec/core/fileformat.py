@@ -154,12 +154,14 @@ def storable_range(lo: float, hi: float) -> tuple[float, float]:
 
 
 def _outward(lo: float, hi: float, dtype: type) -> tuple[float, float]:
+    """(lo, hi) rounded to ``dtype``, lo down and hi up (compared as Python floats: NumPy would
+    compare in ``dtype``); infinite where ``dtype`` cannot hold them."""
     with np.errstate(over="ignore"):
         low, high = dtype(lo), dtype(hi)
-    if low > lo:
-        low = np.nextafter(low, dtype(-np.inf))
-    if high < hi:
-        high = np.nextafter(high, dtype(np.inf))
+        if float(low) > lo:
+            low = np.nextafter(low, dtype(-np.inf))
+        if float(high) < hi:
+            high = np.nextafter(high, dtype(np.inf))
     return float(low), float(high)
 
 
