@@ -45,7 +45,8 @@ from ..core.fileformat import BOX_TYPE
 from . import isobmff
 from .image import check_size
 
-CONTAINERS = ("standard", "compact")  # what wrap writes
+CONTAINERS = ("standard", "compact")  # the choices offered to users
+LAYOUTS = CONTAINERS + ("libavif",)  # what wrap writes ("libavif": the pre-v2 layout, for comparisons)
 NCLX_DEFAULT = (1, 13)  # colour primaries, transfer characteristics a mini box implies without explicit CICP
 NCLX_UNSPECIFIED = 2
 
@@ -300,15 +301,17 @@ def _read_mini(body: bytes) -> Image:
 # -- writing ----------------------------------------------------------------------------------
 def wrap(encoded: bytes, metadata: bytes, container: str = "standard") -> bytes:
     """libavif's AVIF file → the same image in ``container`` ("standard" or "compact") with
-    ``metadata`` inside (layouts above)."""
+    ``metadata`` inside (layouts above); "libavif" keeps libavif's file and appends an scdc box."""
     check_container(container)
+    if container == "libavif":
+        return isobmff.append_box(encoded, BOX_TYPE, metadata)
     image = parse(encoded)
     return compact(image, metadata) if container == "compact" else standard(image, metadata)
 
 
 def check_container(container: str) -> None:
     """InputError unless ``container`` is one wrap writes (call it before encoding)."""
-    if container not in CONTAINERS:
+    if container not in LAYOUTS:
         raise InputError(f"unknown AVIF container '{container}'; use {' or '.join(CONTAINERS)}")
 
 
