@@ -58,6 +58,8 @@ def encode(source: AudioSource, sample_rate: int | None = None, codec: str | dic
     source: a path (any format soundfile reads) or float32 samples (samples,) / (samples, channels)
     with ``sample_rate`` in Hz. quality: 0-100, higher is better (codec default if None).
     bits: 8, 10 or 12 (what the codec supports). range: "adaptive" (the file's min/max) or "fixed".
+    codec_params: the codec's own, e.g. ``speed=2``, or ``container="compact"`` for avif (the AVIF 1.2
+    ``mini`` header, ~185 bytes smaller; default "standard", which every AVIF reader opens).
     """
     registry = Registry.default()
     pipe = Pipeline(
