@@ -314,3 +314,19 @@ def test_mini_without_av1_or_with_a_lying_av1c():
     assert "disagree" in _refused(bytes(data))
     no_mini = avifbox.compact(image, metadata or b"").replace(b"mini", b"free")
     assert "no mini box" in _refused(no_mini)
+
+
+def test_iloc_with_endless_empty_extents_is_refused_quickly():
+    """0-byte offset and length fields make extents take no room: the count alone must be bounded."""
+    import time
+
+    data = bytearray(api.encode(clip(0.5), 16000))
+    at = data.find(b"iloc") + 4
+    body = struct.pack(">BBBBBBHHHHH", 1, 0, 0, 0, 0x00, 0x00, 1, 1, 1, 0, 0xFFFF)
+    data[at : at + len(body)] = body  # one item with 65535 extents of 0-byte fields, the rest left as is
+    started = time.perf_counter()
+    message = _refused(bytes(data))
+    assert time.perf_counter() - started < 5 and "damaged" in message
+    iloc = struct.pack(">BBBBBBH", 1, 0, 0, 0, 0x00, 0x00, 3) + struct.pack(">HHHH", 2, 0, 0, 0xFFFF) * 3
+    with pytest.raises(FormatError, match="more than 4096 extents"):
+        avifbox._locate(iloc, 1)

@@ -49,6 +49,7 @@ CONTAINERS = ("standard", "compact")  # the choices offered to users
 LAYOUTS = CONTAINERS + ("libavif",)  # what wrap writes ("libavif": the pre-v2 layout, for comparisons)
 NCLX_DEFAULT = (1, 13)  # colour primaries, transfer characteristics a mini box implies without explicit CICP
 NCLX_UNSPECIFIED = 2
+MAX_EXTENTS = 4096  # in one iloc box: libavif's files have one
 
 
 @dataclass
@@ -115,16 +116,17 @@ def parse(data: bytes) -> Image:
     primary = _u(pitm, 4, 2 if pitm[:1] == b"\0" else 4)
     method, extents = _locate(data[slice(*meta[b"iloc"])], primary)
     if method == 0:
-        source, base = data, 0
+        base, end = 0, len(data)
     elif method == 1 and b"idat" in meta:
-        source, base = data, meta[b"idat"][0]
+        base, end = meta[b"idat"]
     else:
         raise FormatError("the AVIF image data is stored in a way spectrocodec does not read; the file is damaged")
-    payload = b""
+    chunks = []
     for offset, length in extents:
-        if length == 0 or base + offset + length > (meta[b"idat"][1] if method == 1 else len(data)):
+        if length == 0 or base + offset + length > end:
             raise FormatError("the AVIF image data runs past the end of the file; it is truncated or damaged")
-        payload += bytes(source[base + offset : base + offset + length])
+        chunks.append(bytes(data[base + offset : base + offset + length]))
+    payload = b"".join(chunks)
     props = _properties(data, *meta[b"iprp"], primary)
     if b"av1C" not in props or len(props[b"av1C"]) < 4 or b"ispe" not in props or len(props[b"ispe"]) < 12:
         raise FormatError("the AVIF image has no av1C or ispe property; the file is damaged")
@@ -164,6 +166,7 @@ def _locate(iloc: bytes, item: int) -> tuple[int, list[tuple[int, int]]]:
         raise FormatError("the AVIF iloc box has invalid field sizes; the file is damaged")
     id_size = 4 if version == 2 else 2
     count, pos = _u(iloc, 6, id_size), 6 + id_size
+    budget = MAX_EXTENTS  # extents of 0-byte fields take no room: bound the work, not just the bytes
     for _ in range(count):
         item_id, pos = _u(iloc, pos, id_size), pos + id_size
         method = 0
@@ -172,6 +175,9 @@ def _locate(iloc: bytes, item: int) -> tuple[int, list[tuple[int, int]]]:
         pos += 2  # data_reference_index
         base, pos = _u(iloc, pos, base_size), pos + base_size
         extent_count, pos = _u(iloc, pos, 2), pos + 2
+        budget -= extent_count
+        if budget < 0:
+            raise FormatError(f"the AVIF iloc box lists more than {MAX_EXTENTS} extents; the file is damaged")
         extents = []
         for _ in range(extent_count):
             pos += index_size
