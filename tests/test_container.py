@@ -154,6 +154,9 @@ def test_three_second_clip_at_quality_30(container, budget):
     data = api.encode(audio, 16000, quality=30, container=container)
     overhead = len(data) - av1_bytes(data)
     assert overhead <= budget, overhead
+    parts = avifbox.split(data)  # what `spectrocodec bench` reports
+    assert parts["payload_bytes"] == av1_bytes(data) and parts["metadata_bytes"] + parts["container_bytes"] == overhead
+    assert parts["metadata_bytes"] == 10 + (8 if container == "compact" else 0)
     if container == "standard":
         assert overhead == 230 + len(fileformat.pack(Pipeline().read(data).header))
     waveform, rate = Pipeline(vocoder=Stub()).decode(data)

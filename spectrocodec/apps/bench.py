@@ -296,6 +296,14 @@ def container_split(data: bytes) -> dict[str, int]:
     ``jxlc`` of JPEG XL, ``jp2c`` of JPEG 2000, ``VP8``/``VP8L`` of WebP, the audio packets of Opus),
     metadata_bytes (the whole spectrocodec box or chunk, header included / the OpusTags packet) and
     container_bytes (everything else); {} for a format it does not know."""
+    from ..core.errors import FormatError
+    from ..kit import avifbox
+
+    if data[4:8] == b"ftyp" and (data[8:12] in (b"avif", b"avis") or avifbox.is_compact(data)):
+        try:  # AVIF: the AV1 data may sit in idat or mini, the metadata at the end of idat
+            return avifbox.split(data)
+        except FormatError:
+            return {}
     if data[4:8] in (b"ftyp", b"JXL ", b"jP  "):  # ISOBMFF boxes: AVIF, HEIC, JPEG XL and JP2 containers
         from ..kit.isobmff import boxes
 
