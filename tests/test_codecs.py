@@ -25,7 +25,7 @@ from spectrocodec.core.audio import check_audio
 from spectrocodec.core.pipeline import Pipeline
 from spectrocodec.core.registry import Registry
 
-from conftest import run_cli, tone
+from helpers import run_cli, tone
 
 REGISTRY = Registry.default()
 CODECS = [cls for cls in REGISTRY.classes("codec") if cls.unavailable() is None]
