@@ -47,7 +47,7 @@ def _graph() -> dict[str, set[str]]:
 def test_core_and_kit_never_import_apps_or_plugins():
     bad = []
     for name, imported in _graph().items():
-        if name.startswith(("spectrocodec.core", "spectrocodec.kit")):
+        if name.startswith(("spectrocodec.core", "spectrocodec.kit", "spectrocodec.testing")):
             bad += [f"{name} imports {m}" for m in imported
                     if m.startswith(("spectrocodec.apps", "spectrocodec_plugins"))]
     assert not bad, bad
@@ -137,3 +137,45 @@ def _code_lines(path: Path) -> int:
 def test_a_codec_plugin_is_40_lines_of_code():
     for path in (ROOT / "plugins" / "spectrocodec_plugins" / "png.py", ROOT / "examples" / "spectrocodec-tiff" / "spectrocodec_tiff.py"):
         assert _code_lines(path) <= 40, (path.name, _code_lines(path))
+
+
+def _distribution(site: Path, name: str, entry_points: str, modules: dict[str, str]) -> None:
+    """A minimal installed distribution in ``site`` (a .dist-info folder and its modules)."""
+    info = site / f"{name}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(entry_points)
+    for module, source in modules.items():
+        (site / f"{module}.py").write_text(source)
+
+
+def test_broken_plugins_are_listed_with_their_reason_and_do_not_stop_the_others(tmp_path):
+    """Installed for real (entry points in a .dist-info on PYTHONPATH): a plugin whose import
+    fails, one whose hook raises and one with a misspelt hook are listed as broken with the
+    reason; encoding and decoding with the others still work."""
+    import os
+
+    site = tmp_path / "site"
+    _distribution(site, "broken_plugins", "[spectrocodec]\nexploding = exploding_module\nraising = raising_module\n"
+                                          "misspelt = misspelt_module\n", {
+        "exploding_module": "raise ImportError('this plugin needs libfoo')\n",
+        "raising_module": "from spectrocodec import hookimpl\n@hookimpl\ndef spectrocodec_image_codecs():\n"
+                          "    raise RuntimeError('no codecs today')\n",
+        "misspelt_module": "from spectrocodec import hookimpl\n@hookimpl\ndef spectrocodec_image_codec():\n    return []\n",
+    })
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    listing = subprocess.run([sys.executable, "-m", "spectrocodec", "plugins"], capture_output=True, text=True,
+                             timeout=120, env=env)
+    assert listing.returncode == 0, listing.stderr
+    broken = listing.stdout.split("Broken plugins:")[1]
+    assert "exploding" in broken and "this plugin needs libfoo" in broken
+    assert "raising" in broken and "no codecs today" in broken
+    assert "misspelt" in broken and "spectrocodec_image_codec" in broken
+    assert "png" in listing.stdout.split("Broken plugins:")[0]
+    out = tmp_path / "x.png"
+    encoded = subprocess.run([sys.executable, "-m", "spectrocodec", "encode", str(SAMPLE), "-o", str(out), "--codec", "png", "-q"],
+                             capture_output=True, text=True, timeout=120, env=env)
+    assert encoded.returncode == 0 and out.exists(), encoded.stderr
+    decoded = subprocess.run([sys.executable, "-m", "spectrocodec", "decode", str(out), "--vocoder", "griffinlim",
+                              "--param", "iterations=2", "-q"], capture_output=True, text=True, timeout=120, env=env)
+    assert decoded.returncode == 0 and out.with_suffix(".wav").exists(), decoded.stderr

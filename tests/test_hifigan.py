@@ -134,6 +134,12 @@ def test_registered_and_cheap_to_import(tmp_path):
     assert imported == "False False"
 
 
+def test_conforms_with_saved_weights(small):
+    from spectrocodec.testing import check_vocoder
+
+    check_vocoder(H.HifiganVocoder, weights=str(small[1]), frame_counts=(1, 7, 40))
+
+
 def test_default_config_by_path_matches_transformers(full):
     model, folder = full
     features = log_mel(150)

@@ -17,8 +17,9 @@ Quality: 0-100 is libwebp's own quality factor (``-q`` of cwebp), 0-99 lossy; 10
 libwebp's effort: slower, smaller files (lossy m6 is ~8 % smaller than m4); lossless uses
 libwebp's effort 75 (``-z``-like; effort 100 with method 6 is ~30 times slower for < 0.1 %).
 
-WebP pictures are at most 16383 x 16383 pixels: ``max_width`` is 16383 (longer spectrograms are
-folded into strips by the pipeline).
+WebP pictures are at most 16383 x 16383 pixels, but imagecodecs' ``webp_encode`` refuses a side of
+exactly 16383 ("invalid data shape", found by ``spectrocodec.testing.check_codec``): ``max_width``
+is 16382 (longer spectrograms are folded into strips by the pipeline).
 
 Metadata carrier: the file is written as an *extended* WebP (RIFF ``WEBP`` with a ``VP8X`` header
 chunk, no feature flags set, canvas = the picture size) followed by the image chunk (``VP8 `` or
@@ -99,7 +100,7 @@ class WebpCodec(Codec):
 
     name, extension, mime, fmt = "webp", ".webp", "image/webp", "WebP"
     bit_depths = (8,)
-    max_width = MAX_SIDE
+    max_width = MAX_SIDE - 1  # imagecodecs' webp_encode refuses 16383
     defaults = {"quality": 80, "lossless": False, "method": 6}
     ranges = {"method": (0, 6)}
     parts = staticmethod(chunks)
@@ -110,8 +111,8 @@ class WebpCodec(Codec):
         import imagecodecs
 
         height, width = image.shape
-        if width > MAX_SIDE or height > MAX_SIDE:
-            raise PluginError(f"WebP pictures are at most {MAX_SIDE} x {MAX_SIDE} pixels, not {width} x {height}; use avif, jxl or png")
+        if width > MAX_SIDE - 1 or height > MAX_SIDE - 1:
+            raise PluginError(f"WebP pictures are at most {MAX_SIDE - 1} x {MAX_SIDE - 1} pixels here, not {width} x {height}; use avif, jxl or png")
         rgb = np.repeat(image[:, :, None], 3, axis=2)
         method = int(self.params["method"])
         if self.lossless_mode:

@@ -96,6 +96,12 @@ class Registry:
         except Exception as exc:
             self.broken.append(BrokenPlugin(name, source or name, _reason(exc)))
             return
+        try:  # a hook function that matches no hookspec (a typo) would otherwise be ignored
+            self.manager.check_pending()
+        except Exception as exc:
+            self.manager.unregister(name=name)
+            self.broken.append(BrokenPlugin(name, source or name, _reason(exc)))
+            return
         hook = self.manager.hook
         found: list[tuple[str, Any]] = []
         try:  # through pluggy: the classes no plugin registered before returned come from this one
