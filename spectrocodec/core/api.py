@@ -43,14 +43,16 @@ def resolve_vocoder(vocoder: str = "auto", feature: str = "speecht5", weights: s
     are available without a download, else the weights-free griffinlim). Returns (class, note):
     note says which one ``auto`` chose and why, or is empty."""
     registry = registry or Registry.default()
+    params = None if weights is None else {"weights": weights}  # checked with them: unavailable(params)
     if vocoder != "auto":
-        return registry.get_class("vocoder", vocoder), ""  # type: ignore[return-value]
+        return registry.get_class("vocoder", vocoder, params=params), ""  # type: ignore[return-value]
     candidates = [c for c in registry.classes("vocoder") if feature in c.accepts]  # type: ignore[attr-defined]
     if weights is not None:
         takes = [c for c in candidates if "weights" in c.defaults]
         if not takes:
             raise PluginError(f"no installed vocoder for '{feature}' features takes weights; see 'spectrocodec plugins'")
-        return max(takes, key=lambda c: c.priority), ""  # type: ignore[return-value, attr-defined]
+        best = max(takes, key=lambda c: c.priority)  # type: ignore[attr-defined]
+        return registry.get_class("vocoder", best.name, params=params), ""  # type: ignore[return-value]
     cls = registry.auto_vocoder(feature)
     skipped = [c for c in candidates if c.priority > cls.priority and c.unavailable()]  # type: ignore[attr-defined]
     note = f"vocoder: {cls.name}" + "".join(f" ({c.name} not used: {c.unavailable()})" for c in skipped)
