@@ -103,9 +103,10 @@ def unwrap(data: bytes, fmt: str, max_pixels: int) -> tuple[bytes, bytes | None]
     return data, metadata
 
 
-def split(data: bytes) -> dict[str, int]:
-    """Where an AVIF file's bytes go, in any layout: payload_bytes (the AV1 data), metadata_bytes
-    (the spectrocodec payload, with its box header where it has one), container_bytes (the rest)."""
+def split(data: bytes) -> tuple[int, int, int]:
+    """Where an AVIF file's bytes go, in any layout: (payload, metadata, container) byte counts:
+    the AV1 data, the spectrocodec payload (with its box header where it has one), the rest
+    (ImageCodec.split_container, for ``spectrocodec bench``)."""
     if is_compact(data):
         image, metadata = read_compact(data)
         meta = len(metadata) + 8 if metadata is not None else 0
@@ -113,8 +114,7 @@ def split(data: bytes) -> dict[str, int]:
         image = parse(data)
         box = isobmff.find_box(data, BOX_TYPE)
         meta = len(box) + 8 if box is not None else len(_idat_tail(data) or b"")
-    return {"payload_bytes": len(image.payload), "metadata_bytes": meta,
-            "container_bytes": len(data) - len(image.payload) - meta}
+    return len(image.payload), meta, len(data) - len(image.payload) - meta
 
 
 def parse(data: bytes) -> Image:
