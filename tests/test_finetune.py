@@ -19,7 +19,7 @@ import soundfile as sf
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from conftest import run_cli as _run_cli  # noqa: E402
+from helpers import run_cli as _run_cli  # noqa: E402
 from spectrocodec.apps.finetune.loop import train  # noqa: E402
 from spectrocodec.apps.finetune.recipe import Recipe  # noqa: E402
 
