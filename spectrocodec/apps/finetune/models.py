@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -139,6 +138,17 @@ def _width(channels: int, scale: float) -> int:
     return channels if scale == 1 else max(16, int(round(channels * scale / 16)) * 16)
 
 
+def _stack(convs, post, x):
+    """Leaky-ReLU'd convolutions then the score convolution: (scores (batch, n), [every activation])."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), SLOPE)
+        features.append(x)
+    x = post(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 class PeriodDiscriminator(nn.Module):
     def __init__(self, period: int, scale: float = 1.0) -> None:
         super().__init__()
@@ -151,17 +161,10 @@ class PeriodDiscriminator(nn.Module):
 
     def forward(self, x):
         """x (batch, 1, samples) → (scores (batch, n), [activations])."""
-        features = []
         batch, channels, length = x.shape
         if length % self.period:
             x = F.pad(x, (0, self.period - length % self.period), "reflect")
-        x = x.view(batch, channels, -1, self.period)
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _stack(self.convs, self.post, x.view(batch, channels, -1, self.period))
 
 
 class ScaleDiscriminator(nn.Module):
@@ -180,13 +183,8 @@ class ScaleDiscriminator(nn.Module):
         self.post = norm(nn.Conv1d(w[6], 1, 3, 1, padding=1))
 
     def forward(self, x):
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        """x (batch, 1, samples) → (scores (batch, n), [activations])."""
+        return _stack(self.convs, self.post, x)
 
 
 class MultiPeriodDiscriminator(nn.Module):
@@ -222,7 +220,3 @@ class MultiScaleDiscriminator(nn.Module):
 
 def parameter_count(module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-def stderr_say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
