@@ -175,3 +175,11 @@ def test_mixed_precision_on_cuda(clip, tmp_path):
     assert len(losses) == 20 and np.isfinite(losses).all()
     assert min(losses[-5:]) < losses[0]
     assert (tmp_path / "run" / "vocoder" / "model.safetensors").is_file()
+
+
+def test_cuda_without_cuda_is_a_one_line_error(clip, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is present")
+    done = run_cli("finetune", clip, "--out", tmp_path / "run", "--steps", "2", "--device", "cuda")
+    assert done.returncode == 2 and "no CUDA" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "run").exists()
