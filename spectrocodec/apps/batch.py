@@ -348,14 +348,18 @@ def _run(command: str, func: Callable[..., dict], pairs: list[tuple[Path, Path]]
             skipped += 1
         else:
             tasks.append((str(src), str(dst), settings))
-    jobs = default_jobs(args.jobs, len(tasks), device) if tasks else 1
+    from .engines import open_engine
+    from .engines.batching import decode_batch
+
+    engine = open_engine(args, len(tasks), device)  # --engine local (the pool below) or ray
     bar = Progress(len(tasks), label=command, quiet=args.quiet)
     if removed:
         bar.write(f"removed {removed} temporary file(s) left in {out} by an interrupted run")
     for src, result in failures:
         bar.write(f"failed: {src}: {result['error']}")
     done, total_bytes, total_seconds, vocoders = 0, 0, 0.0, set()
-    for task, result in run_tasks(func, tasks, jobs):
+    stage, batched = ("vocoder", decode_batch) if command == "decode" else ("cpu", None)
+    for task, result in engine.run(func, tasks, stage, batched):
         bar.advance()
         if result["ok"]:
             done += 1
@@ -372,8 +376,8 @@ def _run(command: str, func: Callable[..., dict], pairs: list[tuple[Path, Path]]
         parts[0] += f" ({total_bytes / 1000:.1f} kB for {total_seconds:.1f} s of audio, {total_bytes * 8 / total_seconds / 1000:.2f} kbps)"
     if vocoders:
         parts[0] += f" with {', '.join(sorted(vocoders))}"
-    if jobs > 1:
-        parts.append(f"{jobs} jobs")
+    if engine.describe():
+        parts.append(engine.describe())
     if skipped:
         parts.append(f"{skipped} already done, skipped (--force redoes them)")
     bar.close("; ".join(parts))
