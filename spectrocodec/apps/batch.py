@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..core.errors import InputError, OutputError, SpectrocodecError
 from ..core.files import TEMP_PREFIX
+from .engines import urls
 from .progress import Progress, format_duration
 
 AUDIO_EXTENSIONS = frozenset(
@@ -295,13 +296,15 @@ def run_encode(args: argparse.Namespace) -> int:
     from ..core import api
     from .args import parse_params
 
-    source = Path(args.input)
-    out, exclude = check_folders(source, args.output, "encode")
     codec = api.make_codec(args.codec, args.quality, args.lossless, args.backend,
                            speed=args.speed, **parse_params(args.param))
     codec.check_bits(args.bits)
     settings = {"codec": codec.get_config() | {"backend": codec.backend}, "bits": args.bits,
                 "range": args.range, "force": args.force}
+    if urls.is_url(args.input) or urls.is_url(args.output):  # fsspec URLs: s3://, gs://, file://...
+        return urls.run_folder("encode", encode_file, settings, codec.extension, args)
+    source = Path(args.input)
+    out, exclude = check_folders(source, args.output, "encode")
     inputs = [p for p in walk(source, exclude) if is_audio(p)]
     if not inputs:
         raise InputError(f"no audio files in {source}")
@@ -313,8 +316,6 @@ def run_decode(args: argparse.Namespace) -> int:
     from .args import parse_params, parse_rate
     from ..core.registry import Registry
 
-    source = Path(args.input)
-    out, exclude = check_folders(source, args.output, "decode")
     params = parse_params(args.param)
     vocoder = args.vocoder
     if args.vocoder_weights:
@@ -324,6 +325,10 @@ def run_decode(args: argparse.Namespace) -> int:
         Registry.default().get_class("vocoder", vocoder)  # unknown or unavailable: fail before any work
     rate = None if args.rate == "model" else "original" if args.rate == "original" else parse_rate(args.rate)
     settings = {"vocoder": vocoder, "device": args.device, "params": params, "rate": rate, "force": args.force}
+    if urls.is_url(args.input) or urls.is_url(args.output):  # fsspec URLs: s3://, gs://, file://...
+        return urls.run_folder("decode", decode_file, settings, ".wav", args)
+    source = Path(args.input)
+    out, exclude = check_folders(source, args.output, "decode")
     inputs = [p for p in walk(source, exclude) if is_encoded(p)]
     if not inputs:
         raise InputError(f"no encoded images in {source} (no file an installed codec recognises)")
@@ -358,7 +363,7 @@ def _run(command: str, func: Callable[..., dict], pairs: list[tuple[Path, Path]]
     for src, result in failures:
         bar.write(f"failed: {src}: {result['error']}")
     done, total_bytes, total_seconds, vocoders = 0, 0, 0.0, set()
-    stage, batched = ("vocoder", decode_batch) if command == "decode" else ("cpu", None)
+    stage, batched = ("vocoder", decode_batch if func is decode_file else None) if command == "decode" else ("cpu", None)
     for task, result in engine.run(func, tasks, stage, batched):
         bar.advance()
         if result["ok"]:

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from ..core.errors import InputError, SpectrocodecError
 from . import engines
+from .engines import urls as _urls  # noqa: F401  (engines.urls, light)
 from .args import Parser, parse_params, parse_rate
 
 
@@ -101,7 +102,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from ..core.files import check_output, write_bytes
 
     source = Path(args.input)
-    if source.is_dir():
+    if source.is_dir() or engines.urls.is_url(args.input):
         from . import batch
 
         return batch.run_encode(args)
@@ -130,7 +131,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from ..core.pipeline import Pipeline
 
     source = Path(args.input)
-    if source.is_dir():
+    if source.is_dir() or engines.urls.is_url(args.input):
         from . import batch
 
         return batch.run_decode(args)
