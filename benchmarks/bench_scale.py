@@ -186,12 +186,12 @@ def main() -> int:
           f"{'none' if kill['kept'] else 'SOME'} rewritten by the rerun ({kill['rerun_s']:.1f} s), "
           f"{len(kill['partial'])} temporary files left")
     print()
+    task_overhead = rows[0][7]  # Ray's cost per task, from the encode step (its workers are warm)
     print(f"estimate, files/s for 10 000 files (upper bound: one file's cost on one core + Ray's measured "
           f"{task_overhead * 1000:.0f} ms per task, start-up and first files once):")
     print()
     print("| step | 1 node × 2 | 4 × 16 | 16 × 16 | 64 × 16 |")
     print("|---|---:|---:|---:|---:|")
-    task_overhead = rows[0][7]  # Ray's cost per task, from the encode step (its workers are warm)
     for name, count, cost, local_s, ray_s, same, steady, overhead in rows:
         cells = [estimate(cost, task_overhead, steady["startup_s"] + steady["first_s"], 10000, n, c)
                  for n, c in ((1, 2), (4, 16), (16, 16), (64, 16))]
