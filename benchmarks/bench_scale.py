@@ -150,7 +150,7 @@ def main() -> int:
 
     codec = api.make_codec("avif")
     enc = {"codec": codec.get_config() | {"backend": codec.backend}, "bits": 10, "range": "adaptive", "force": True}
-    dec = {"vocoder": "griffinlim", "device": "cpu", "params": {}, "rate": None, "force": True}
+    dec = {"vocoder": "griffinlim", "weights": None, "device": "cpu", "params": {}, "rate": None, "force": True}
     extra = ["--address", args.address] if args.address else []
     lines = [f"machine: {platform.node()}, {os.cpu_count()} CPUs, {_cpu()}; load average at start {load()}"]
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from conftest import CORPUS, run_cli
+from helpers import CORPUS, run_cli
 
 from spectrocodec.apps.cli import main
 
@@ -77,7 +77,8 @@ def test_decode_batch_equals_decode_file(tmp_path, encoded):
     from spectrocodec.apps import batch
     from spectrocodec.apps.engines.batching import decode_batch
 
-    settings = {"vocoder": "griffinlim", "device": "cpu", "params": {"iterations": 8}, "rate": None, "force": False}
+    settings = {"vocoder": "griffinlim", "weights": None, "device": "cpu", "params": {"iterations": 8}, "rate": None,
+                "force": False}
     images = sorted(encoded[1].rglob("*.avif"))[:2]
     bad = tmp_path / "bad.avif"
     bad.write_bytes(b"not an image")

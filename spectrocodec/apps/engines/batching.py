@@ -23,8 +23,8 @@ def decode_batch(tasks: list[Task]) -> list[dict]:
     for index, (source, _, settings) in enumerate(tasks):
         try:
             features = api.read_features(source)
-            vocoder, _ = batch.cached_vocoder(settings["vocoder"], features.header.feature["name"],
-                                              settings["device"], settings["params"])
+            vocoder, _ = batch.cached_vocoder(settings["vocoder"], features.header.feature["name"], settings["device"],
+                                              weights=settings.get("weights"), **settings["params"])  # as decode_file
         except Exception:
             continue  # decode_file below reports this file's error, in its own words
         entry = groups.setdefault(id(vocoder), (vocoder, [], []))
