@@ -75,7 +75,7 @@ def test_address_needs_ray_engine(tmp_path, capsys, encoded):
 
 def test_decode_batch_equals_decode_file(tmp_path, encoded):
     from spectrocodec.apps import batch
-    from spectrocodec.apps.engines.batching import decode_batch
+    from spectrocodec.apps.batch import decode_batch
 
     settings = {"vocoder": "griffinlim", "weights": None, "device": "cpu", "params": {"iterations": 8}, "rate": None,
                 "force": False}

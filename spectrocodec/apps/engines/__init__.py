@@ -7,7 +7,7 @@
             ...
 
 ``func(*task)`` is a module-level function returning a result dict and never raising (see
-``batch.guarded``); both engines call the same functions, so outputs are the same bytes. Ray is
+``base.guarded``); both engines call the same functions, so outputs are the same bytes. Ray is
 imported only when ``--engine ray`` is asked for (``pip install 'spectrocodec[ray]'``).
 """
 

@@ -1,9 +1,14 @@
-"""The engine interface: run ``func(*task)`` for many tasks and yield each result as it finishes."""
+"""The engine interface: run ``func(*task)`` for many tasks and yield each result as it finishes;
+and the task convention both engines rely on: a task returns a dict, ``{"ok": True, ...}`` or
+``failure(...)``, and never raises (``guarded``)."""
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
+
+from ...core.errors import SpectrocodecError
 
 Task = tuple
 Result = dict
@@ -47,3 +52,29 @@ class Engine(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def failure(message: str, code: int = 2) -> dict:
+    return {"ok": False, "error": " ".join(message.split()), "code": code}
+
+
+def guarded(func: Callable[..., dict]) -> Callable[..., dict]:
+    """Wrap a task so any error comes back as ``failure(...)`` (one line) instead of raising."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any) -> dict:
+        try:
+            return func(*args)
+        except SpectrocodecError as exc:
+            return failure(str(exc), exc.exit_code)
+        except MemoryError:
+            return failure("out of memory; try a shorter file or fewer --jobs", 1)
+        except Exception as exc:  # a bug: still one line (the traceback too with SPECTROCODEC_DEBUG=1)
+            if os.environ.get("SPECTROCODEC_DEBUG"):
+                import traceback
+
+                traceback.print_exc()
+            return failure(f"internal error: {type(exc).__name__}: {exc} (set SPECTROCODEC_DEBUG=1 for a traceback and please report it)", 1)
+
+    return wrapper

@@ -9,7 +9,7 @@ by ``map_batches``:
   files (``batch.cached_vocoder``: the model is loaded once per actor). When the cluster has GPUs
   and ``--device`` is auto or cuda, each actor takes ``GPU_FRACTION`` of a GPU and gets
   ``GPU_BATCH`` files at a time, whose spectrograms go through the vocoder as one batch
-  (``batching.decode_batch``).
+  (``batch.decode_batch``).
 
 Rows come back to this process as they finish (``iter_rows``), so the progress bar and per-file
 errors appear live; outputs are written by the workers themselves with the atomic writes of
@@ -28,7 +28,8 @@ import warnings
 from typing import Any, Callable, Iterator
 
 from ...core.errors import InputError
-from .base import STAGES, Engine, Result, Task
+from .base import STAGES, Engine, Result, Task, failure
+from .local import THREAD_VARS
 
 INSTALL = "pip install 'spectrocodec[ray]'"
 GPU_FRACTION = 0.5  # two vocoder actors per GPU: one computes while the other reads and writes files
@@ -92,10 +93,7 @@ class RayEngine(Engine):
             return
         ray, address, jobs, device = self.ray, self.address, self.jobs, self.device
         if not ray.is_initialized():
-            from .. import batch
-
-
-            threads = {name: "1" for name in (*batch.THREAD_VARS, "SPECTROCODEC_THREADS")}
+            threads = {name: "1" for name in (*THREAD_VARS, "SPECTROCODEC_THREADS")}
             options: dict[str, Any] = {"runtime_env": {"env_vars": threads}, "logging_level": logging.ERROR,
                                        "log_to_driver": bool(os.environ.get("SPECTROCODEC_DEBUG"))}
             if address:
@@ -180,8 +178,6 @@ class RayEngine(Engine):
 
 def _collect(data: Any, tasks: list[Task]) -> Iterator[tuple[Task, Result]]:
     """Yield (task, result) as rows stream back; then a failure for each task whose row was lost."""
-    from .. import batch
-
     seen = set()
     lost = "the Ray worker running it died (out of memory or a crash in a library)"
     try:
@@ -193,7 +189,7 @@ def _collect(data: Any, tasks: list[Task]) -> Iterator[tuple[Task, Result]]:
         lost = f"the Ray run stopped: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
     for index, task in enumerate(tasks):
         if index not in seen:
-            yield task, batch.failure(lost, 1)
+            yield task, failure(lost, 1)
 
 
 def _results(indices: Any, results: list[Result]) -> dict[str, Any]:

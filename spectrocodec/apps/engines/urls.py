@@ -16,15 +16,14 @@ s3://, gcsfs for gs://; credentials as those packages read them, e.g. AWS_PROFIL
 
 from __future__ import annotations
 
-import argparse
-import functools
 import os
 import re
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from ...core.errors import InputError
+from .base import guarded
 
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
 
@@ -79,49 +78,42 @@ def list_files(fs: Any, root: str, exclude: str | None = None) -> list[str]:
     return keep
 
 
-def run_folder(command: str, func: Callable[..., dict], settings: dict, suffix: str, args: argparse.Namespace) -> int:
-    """encode/decode a folder URL into an output URL (either may be a plain path) through batch._run."""
-    from .. import batch
-
-    if not args.output:
+def plan(command: str, source: str, output: str | None, wanted: Iterable[str], suffix: str) -> tuple[list[tuple[str, Url]], Path | None]:
+    """(input URL, output Url) pairs for every file under ``source`` with an extension in
+    ``wanted``, mirrored under ``output`` with ``suffix``; and the output folder as a local Path
+    when it is on the local filesystem (created), else None."""
+    if not output:
         raise InputError(f"give -o OUTDIR: a folder is {command}d into another folder")
-    fs_in, root_in = filesystem(args.input)
-    fs_out, root_out = filesystem(args.output)
+    fs_in, root_in = filesystem(source)
+    fs_out, root_out = filesystem(output)
     if not fs_in.isdir(root_in):
-        raise InputError(f"{args.input} is not a folder (or does not exist); give a folder URL")
+        raise InputError(f"{source} is not a folder (or does not exist); give a folder URL")
     same = type(fs_in) is type(fs_out)
     if same and root_out == root_in:
-        raise InputError(f"the output folder {args.output} is the input folder; choose another one")
-    if command == "encode":
-        wanted = batch.AUDIO_EXTENSIONS
-    else:
-        from ...core.registry import Registry
-
-        wanted = {cls.extension.lower() for cls in Registry.default().classes("codec")}
+        raise InputError(f"the output folder {output} is the input folder; choose another one")
+    wanted = {extension.lower() for extension in wanted}
     inputs = [p for p in list_files(fs_in, root_in, root_out if same else None)
               if PurePosixPath(p).suffix.lower() in wanted]
     if not inputs:
-        raise InputError(f"no {'audio files' if command == 'encode' else 'encoded images'} in {args.input}")
+        raise InputError(f"no {'audio files' if command == 'encode' else 'encoded images'} in {source}")
+    local_out = None
     if is_local(fs_out):
         fs_out.makedirs(root_out, exist_ok=True)
-        batch.remove_temp_files(Path(root_out))
+        local_out = Path(root_out)
     existing = frozenset(fs_out.unstrip_protocol(p) for p in list_files(fs_out, root_out))
     pairs = []
     for path in inputs:
         relative = PurePosixPath(path[len(root_in):].lstrip("/")).with_suffix(suffix)
-        output = Url(fs_out.unstrip_protocol(f"{root_out}/{relative}"))
-        output.existing = existing
-        pairs.append((fs_in.unstrip_protocol(path), output))
-    return batch._run(command, functools.partial(remote_task, func), pairs, settings, args,
-                      device=getattr(args, "device", None))
+        target = Url(fs_out.unstrip_protocol(f"{root_out}/{relative}"))
+        target.existing = existing
+        pairs.append((fs_in.unstrip_protocol(path), target))
+    return pairs, local_out
 
 
 def remote_task(func: Callable[..., dict], source: str, output: str, settings: dict) -> dict:
     """``func(local source, local output, settings)`` for URLs: download, run, upload (see the
-    module docstring); never raises (errors come back as batch.failure)."""
-    from .. import batch
-
-    return batch.guarded(_transfer)(func, source, output, settings)
+    module docstring); never raises (errors come back as base.failure)."""
+    return guarded(_transfer)(func, source, output, settings)
 
 
 def _transfer(func: Callable[..., dict], source: str, output: str, settings: dict) -> dict:
