@@ -157,8 +157,11 @@ def run(args) -> int:
     configs += [Config("copy", vocoder=v) for v in vocoders if v != "none"]
     if str(args.opus).strip().lower() != "none":
         configs += opus_configs(number_list(args.opus, "opus"))
+    from .engines import open_engine
+
+    engine = None if getattr(args, "engine", "local") == "local" else open_engine(args, 0, args.device)
     failures = run_bench(find_inputs(args.inputs, Path(args.output)), configs, Path(args.output), device=args.device,
-                         force=args.force, cli_timing=not args.no_cli, keep_files=True)
+                         force=args.force, cli_timing=not args.no_cli, keep_files=True, engine=engine)
     return 1 if failures else 0
 
 
@@ -369,9 +372,11 @@ def _cell(value: Any) -> Any:
 
 
 def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: str = "auto", force: bool = False,
-              cli_timing: bool = True, keep_files: bool = False, title: str = "rd") -> int:
+              cli_timing: bool = True, keep_files: bool = False, title: str = "rd", engine=None) -> int:
     """Measure every input × configuration not yet in OUTDIR/<title>.csv (all with force), then
-    write the CSV, the Markdown summary and the plot. Returns the number of measurements that failed."""
+    write the CSV, the Markdown summary and the plot. Returns the number of measurements that failed.
+    ``engine`` (an apps.engines Engine, e.g. --engine ray): the measurements run there, several at
+    once (each worker's timings then share the machine with the others); None: here, one by one."""
     from ..core.registry import Registry
 
     outdir.mkdir(parents=True, exist_ok=True)
@@ -386,11 +391,14 @@ def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: s
     if keep:
         keep.mkdir(exist_ok=True)
     extractor = Registry.default().create("feature", "speecht5")
-    warm_up({config.vocoder for _, config in todo if config.kind != "opus"} - {"none"}, extractor, device)
-    failures, start, refs = 0, time.monotonic(), {}
+    here, failures, start = todo, 0, time.monotonic()
+    if engine is not None:
+        here, failures = [], measure_on(engine, todo, rows, csv_path, device, cli_timing, keep)
+    warm_up({config.vocoder for _, config in here if config.kind != "opus"} - {"none"}, extractor, device)
+    refs: dict = {}
     with tempfile.TemporaryDirectory(prefix="spectrocodec-bench-") as tmp:
         workdir = Path(tmp)
-        for done, (path, config) in enumerate(todo):
+        for done, (path, config) in enumerate(here):
             elapsed = time.monotonic() - start
             eta = f", {format_duration(elapsed / done * (len(todo) - done))} left" if done else ""
             print(f"[{done + 1}/{len(todo)}] {config.label} · {path.stem}  ({format_duration(elapsed)}{eta})",
@@ -415,6 +423,48 @@ def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: s
           f"wrote {csv_path}, {outdir / f'{title}.md'}" + (f", {outdir / f'{title}.png'}" if summary else ""),
           file=sys.stderr)
     return failures
+
+
+def measure_on(engine, todo: list[tuple[Path, Config]], rows: dict, csv_path: Path, device: str, cli_timing: bool,
+               keep: Path | None) -> int:
+    """Run the measurements of ``todo`` on ``engine`` (measure_task each), adding each row to
+    ``rows`` and the CSV as it arrives; the number that failed."""
+    from .progress import Progress
+
+    tasks = [(str(path), config, device, cli_timing, None if keep is None else str(keep)) for path, config in todo]
+    bar, failures = Progress(len(tasks), label="bench", unit="runs"), 0
+    for (source, config, *_), result in engine.run(measure_task, tasks, "vocoder"):
+        bar.advance()
+        if not result["ok"]:
+            failures += 1
+            bar.write(f"bench: failed: {config.label} · {Path(source).stem}: {result['error']}")
+            continue
+        rows[(result["row"]["input"], result["row"]["config"])] = result["row"]
+        write_csv(csv_path, list(rows.values()))
+    bar.close(f"bench: {len(tasks) - failures} measured on {engine.describe() or engine.name}")
+    return failures
+
+
+_WARM: set = set()
+
+
+def measure_task(source: str, config: Config, device: str, cli_timing: bool, keep: str | None) -> dict:
+    """One measurement in a worker (an engine task; never raises): {"ok": True, "row": ...}. The
+    vocoder is warmed up once per worker, as run_bench does once per run."""
+    from ..core.registry import Registry
+    from .batch import guarded
+
+    def task() -> dict:
+        extractor = Registry.default().create("feature", "speecht5")
+        vocoders = {config.vocoder} - {"none", None} - _WARM if config.kind != "opus" else set()
+        warm_up(vocoders, extractor, device)
+        _WARM.update(vocoders)
+        with tempfile.TemporaryDirectory(prefix="spectrocodec-bench-") as tmp:
+            ref = make_reference(Path(source), Path(tmp), extractor)
+            row = measure(config, ref, Path(tmp), extractor, device, cli_timing, None if keep is None else Path(keep))
+        return {"ok": True, "row": row}
+
+    return guarded(task)()
 
 
 def warm_up(vocoders: Iterable[str], extractor, device: str) -> None:

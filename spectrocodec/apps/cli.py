@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..core.errors import InputError, SpectrocodecError
+from . import engines
+from .engines import urls as _urls  # noqa: F401  (engines.urls, light)
 from .args import Parser, parse_params, parse_rate
 
 
@@ -39,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     enc.add_argument("-j", "--jobs", type=int, default=0, help="folders: files encoded in parallel (default: one per CPU core)")
     enc.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    engines.add_arguments(enc)
 
     dec = sub.add_parser("decode", help="image file → WAV", description="Decode an image made by 'spectrocodec encode' (or a plain audio-avif AVIF) to a WAV file.")
     dec.add_argument("input", help="encoded image file (the format is recognised from its bytes), or a folder of them")
@@ -51,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     dec.add_argument("-j", "--jobs", type=int, default=0, help="folders: files decoded in parallel (default: one per CPU core)")
     dec.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    engines.add_arguments(dec)
 
     inf = sub.add_parser("info", help="what an encoded file holds", description="Show codec, bit depth, range, duration, bitrate and metadata of an encoded file.")
     inf.add_argument("input", help="encoded image file")
@@ -67,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the vocoder runs")
     rep.add_argument("-j", "--jobs", type=int, default=0, help="work in parallel (default: one per CPU core)")
     rep.add_argument("-f", "--force", action="store_true", help="redo work whose outputs exist")
+    engines.add_arguments(rep)
 
     bch = sub.add_parser("bench", help="rate-distortion and speed benchmark, against Opus", description="Measure bitrate, feature distortion, PESQ-WB, STOI and speed of each configuration on a folder of audio, with Opus measured in the same run.")
     bch.add_argument("inputs", nargs="+", metavar="IN", help="audio files and/or folders (recursively)")
@@ -80,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     bch.add_argument("--opus", default="6,8,12,16,24", help="Opus bitrates in kbps, or 'none'")
     bch.add_argument("--force", action="store_true", help="redo measurements already in the CSV (default: resume)")
     bch.add_argument("--no-cli", action="store_true", help="skip timing whole 'python -m spectrocodec' processes (faster)")
+    engines.add_arguments(bch)
 
     fin = sub.add_parser("finetune", help="fine-tune the HiFi-GAN vocoder on codec-degraded mels (needs [train])", description="Train SpeechT5's HiFi-GAN on mels that went through a real codec round trip, against the original audio; RUN_DIR/vocoder loads with 'decode --vocoder hifigan --vocoder-weights RUN_DIR/vocoder'. Running again with a larger --steps resumes. See docs/finetune.md.")
     fin.add_argument("data", nargs="+", metavar="DATA", help="audio files and/or folders (recursively); a few are held out for validation")
@@ -120,7 +126,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from ..core.files import check_output, write_bytes
 
     source = Path(args.input)
-    if source.is_dir():
+    if source.is_dir() or engines.urls.is_url(args.input):
         from . import batch
 
         return batch.run_encode(args)
@@ -148,7 +154,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from ..core.files import check_output
 
     source = Path(args.input)
-    if source.is_dir():
+    if source.is_dir() or engines.urls.is_url(args.input):
         from . import batch
 
         return batch.run_decode(args)

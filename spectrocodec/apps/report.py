@@ -539,13 +539,15 @@ def run(args: argparse.Namespace) -> int:
                 spec = dataclasses.asdict(config) | {"name": config.name}
                 tasks.append((str(item.source), str(out / item.slug), spec, settings))
     by_key = {(str(item.source), str(out / item.slug)): item for item in items}
-    jobs = batch.default_jobs(args.jobs, len(tasks), args.device) if tasks else 1
+    from .engines import open_engine
+
+    engine = open_engine(args, len(tasks), args.device)  # --engine local (a process pool) or ray
     bar = Progress(len(tasks), label="report", unit="runs", quiet=quiet)
     if removed:
         bar.write(f"removed {removed} temporary file(s) left in {out} by an interrupted run")
     for line in failures:
         bar.write(f"failed: {line}")
-    for task, result in batch.run_tasks(run_one, tasks, jobs):
+    for task, result in engine.run(run_one, tasks, "vocoder"):
         bar.advance()
         item = by_key[(task[0], task[1])]
         item.results[task[2]["name"]] = result
@@ -559,8 +561,8 @@ def run(args: argparse.Namespace) -> int:
               "results": [r for item in items for r in item.results.values() if r.get("ok")], "failures": failures}
     write_bytes(out / "report.json", json.dumps(report, indent=1).encode(), force=True)
     summary = f"report: {out / 'index.html'}: {len(items)} input(s) × {len(configs)} configuration(s) in {format_duration(bar.elapsed)}"
-    if jobs > 1:
-        summary += f", {jobs} jobs"
+    if engine.describe():
+        summary += f", {engine.describe()}"
     if reused:
         summary += f"; {reused} reused from an earlier run (--force redoes them)"
     bar.close(summary)
