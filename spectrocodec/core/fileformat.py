@@ -9,13 +9,16 @@ Layout, version 1, little-endian (a typical speech file: 28 bytes)::
 
     offset  size  field
     0       1     format version, 1
-    1       1     flags: bit 0 = range is adaptive (1) or fixed (0); other bits 0
+    1       1     flags: bit 0 = range is adaptive (1) or fixed (0); bits 1-3 = channel
+                  layout (channels.LAYOUTS: 0 mono/downmix, 1 planar, 2 midside, 3 copies;
+                  files written before multichannel support have 0); other bits 0
     2       1     bits per pixel sample, 8..16
     3       4     lo: float32, the feature value of pixel 0
     7       4     hi: float32, the feature value of pixel 2**bits - 1
     11      var   original sample rate in Hz, unsigned LEB128 varint
     .       var   original sample count (per channel), varint
-    .       var   original channel count, varint
+    .       var   channel count, varint: with layout 0 the input's count (downmixed to one),
+                  otherwise the channels stored and decoded
     .       1+n   feature extractor name: u8 length n, then n ASCII bytes
     .       var+m feature extractor parameters: varint length m, then m bytes of compact
                   JSON (m = 0 means the extractor's defaults)
@@ -32,7 +35,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import FormatError
+from .channels import LAYOUTS, check_layout
+from .errors import FormatError, InputError
 
 VERSION = 1
 BOX_TYPE = b"scdc"  # ISOBMFF box / chunk tag carrying the payload, where the format allows 4 bytes
@@ -55,6 +59,7 @@ class Header:
     channels: int = 1
     feature: dict[str, Any] = field(default_factory=lambda: {"name": "speecht5"})
     version: int = VERSION
+    layout: str = "mono"  # how channels are stored (channels.py); "mono": one plane, downmixed as before
 
     @property
     def duration(self) -> float:
@@ -66,6 +71,7 @@ class Header:
             "version": self.version, "bits": self.bits, "range": [self.lo, self.hi],
             "range_mode": self.range_mode, "sample_rate": self.sample_rate,
             "num_samples": self.num_samples, "channels": self.channels, "feature": self.feature,
+            "layout": self.layout,
         }
 
 
@@ -81,7 +87,7 @@ def pack(header: Header) -> bytes:
     name = str(header.feature["name"]).encode("ascii")
     params = {k: v for k, v in header.feature.items() if k != "name"}
     params_json = json.dumps(params, separators=(",", ":"), sort_keys=True).encode() if params else b""
-    flags = 1 if header.range_mode == "adaptive" else 0
+    flags = (1 if header.range_mode == "adaptive" else 0) | LAYOUTS.index(header.layout) << 1
     return b"".join([
         struct.pack("<BBBff", VERSION, flags, header.bits, header.lo, header.hi),
         _varint(header.sample_rate), _varint(header.num_samples), _varint(header.channels),
@@ -119,9 +125,11 @@ def unpack(payload: bytes) -> Header:
         raise FormatError("spectrocodec metadata has an unreadable feature extractor config; the file is damaged") from None
     if not isinstance(params, dict) or "name" in params:  # pack() never writes the name among the params
         raise FormatError("spectrocodec metadata has an unreadable feature extractor config; the file is damaged")
+    if flags >> 1 & 7 >= len(LAYOUTS):
+        raise FormatError(f"spectrocodec metadata names channel layout {flags >> 1 & 7}, unknown here (a newer writer?); upgrade spectrocodec")
     header = Header(bits=bits, lo=lo, hi=hi, range_mode="adaptive" if flags & 1 else "fixed",
                     sample_rate=sample_rate, num_samples=num_samples, channels=channels,
-                    feature={"name": name, **params}, version=version)
+                    feature={"name": name, **params}, version=version, layout=LAYOUTS[flags >> 1 & 7])
     validate(header)
     return header
 
@@ -141,6 +149,10 @@ def validate(header: Header) -> None:
         raise FormatError(f"spectrocodec metadata claims {header.channels} channels; the file is damaged")
     if not 0 <= header.num_samples <= MAX_SAMPLES:
         raise FormatError(f"spectrocodec metadata claims {header.num_samples} samples; the file is damaged")
+    try:
+        check_layout(header.layout, header.channels)
+    except InputError as exc:
+        raise FormatError(f"spectrocodec metadata: {exc}; the file is damaged") from None
     if header.range_mode not in ("adaptive", "fixed"):
         raise FormatError(f"unknown range mode '{header.range_mode}'")
     name = str(header.feature.get("name", ""))
