@@ -2,6 +2,11 @@
 
     python benchmarks/bench_channels.py            # writes docs/bench/channels.csv and channels.md
 
+Part 1, layouts: the R-D of each layout below on stereo inputs. Part 2, end to end through the
+API (encode → decode with griffinlim, 64 iterations): the issue's criteria for the default
+(``channels="keep"``): cost against the mono downmix, hard-pan crosstalk, relative levels of 6
+and 8 channels, a silent channel.
+
 Every stereo input's two channels are analysed separately (speecht5 log-mel, 16 kHz), then stored
 in one 10-bit AVIF (libavif/libaom through imagecodecs, speed 6) at qualities 30, 50, 70, 90 in
 each layout below. Distortion is metrics.mel_distortion_db of each channel's features read back
@@ -17,6 +22,7 @@ Layouts (channels L, R; one value range [lo, hi] for the file):
   rgb-ycc444  colour planes through the codec's YCbCr (BT.601): R=L, G=R, B=(L+R)/2, 4:4:4
   rgb-ycc420  the same with chroma subsampled 4:2:0
   ms-id444    colour planes, identity matrix, 4:4:4: G=mid, B=side, R=grey
+  auto        what spectrocodec does (channels.choose): copies, midside or planar strips per file
 
 Inputs: the corpus's real stereo (music/trumpet.ogg) and constructed pairs from the training
 speech and the (mono) music: identical channels, a hard pan, two unrelated speakers, and a
@@ -86,13 +92,14 @@ def run_layout(name: str, feats: np.ndarray, lo: float, hi: float, quality: int)
     img = lambda f: mapping.to_image(f, lo, hi, BITS)  # noqa: E731
     back = lambda p: mapping.from_image(p, lo, hi, BITS)  # noqa: E731
     bins = feats.shape[2]
-    grey = None
-    if name in ("planar", "midside"):
+    if name == "auto":
+        name = layouts.choose(feats, lo, hi, BITS)
+    if name in ("planar", "midside", "copies"):
         planes = layouts.to_planes(feats, name, lo, hi)
         size, out = avif(np.concatenate([img(p) for p in planes]), quality, YUV400)
         out = out[:, :, 0]
-        got = np.stack([back(out[i * bins : (i + 1) * bins]) for i in range(2)])
-        return size, layouts.from_planes(got, name, lo, hi)
+        got = np.stack([back(out[i * bins : (i + 1) * bins]) for i in range(len(planes))])
+        return size, np.broadcast_to(layouts.from_planes(got, name, lo, hi), feats.shape)
     if name == "tiles":
         size, out = avif(np.concatenate([img(f) for f in feats], axis=1), quality, YUV400)
         frames = feats.shape[1]
@@ -113,7 +120,7 @@ def run_layout(name: str, feats: np.ndarray, lo: float, hi: float, quality: int)
     raise ValueError(name)
 
 
-LAYOUT_NAMES = ("planar", "tiles", "midside", "rgb-id444", "rgb-ycc444", "rgb-ycc420", "ms-id444")
+LAYOUT_NAMES = ("planar", "tiles", "midside", "rgb-id444", "rgb-ycc444", "rgb-ycc420", "ms-id444", "auto")
 
 
 def main() -> int:
@@ -125,16 +132,17 @@ def main() -> int:
         lo, hi = mapping.feature_range(feats, "adaptive", extractor.fixed_range)
         mono_feats = extractor.extract(to_mono(audio), 16000)
         mlo, mhi = mapping.feature_range(mono_feats, "adaptive", extractor.fixed_range)
+        chosen = layouts.choose(feats, lo, hi, BITS)
         for quality in QUALITIES:
             size, out = avif(mapping.to_image(mono_feats, mlo, mhi, BITS), quality, YUV400)
             mono_size = size
             mono_db = mel_distortion_db(mono_feats, mapping.from_image(out[:, :, 0], mlo, mhi, BITS))
-            rows.append({"file": file, "layout": "mono downmix", "quality": quality, "bytes": size,
+            rows.append({"file": file, "chosen": chosen, "layout": "mono downmix", "quality": quality, "bytes": size,
                          "x_mono": 1.0, "dist_db": round(mono_db, 3), "dist_l_db": "", "dist_r_db": ""})
             for name in LAYOUT_NAMES:
                 size, got = run_layout(name, feats, lo, hi, quality)
                 dists = [mel_distortion_db(feats[c], got[c]) for c in range(2)]
-                rows.append({"file": file, "layout": name, "quality": quality, "bytes": size,
+                rows.append({"file": file, "chosen": chosen, "layout": name, "quality": quality, "bytes": size,
                              "x_mono": round(size / mono_size, 3), "dist_db": round(float(np.mean(dists)), 3),
                              "dist_l_db": round(dists[0], 3), "dist_r_db": round(dists[1], 3)})
             print(file, quality, "done", file=sys.stderr)
@@ -142,9 +150,53 @@ def main() -> int:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    (OUT / "channels.md").write_text(summary(rows))
-    print(summary(rows))
+    text = summary(rows) + "\n" + end_to_end()
+    (OUT / "channels.md").write_text(text)
+    print(text)
     return 0
+
+
+def level_db(waveform: np.ndarray) -> np.ndarray:
+    """RMS level of each channel of (samples, channels), dB full scale."""
+    return 20 * np.log10(np.sqrt(np.mean(np.asarray(waveform, np.float64) ** 2, axis=0)) + 1e-12)
+
+
+def end_to_end() -> str:
+    """The issue's criteria through api.encode / api.decode (default layout choice, griffinlim)."""
+    from spectrocodec.core import api
+
+    pairs = inputs()
+    voice = pairs["identical"][:, 0]
+    out = ["## End to end: the default (`channels=\"keep\"`), decoded with griffinlim", "",
+           "| case | quality 30 | quality 60 (default) | quality 90 |", "|---|---|---|---|"]
+    for name, source in (("trumpet.ogg (real stereo, the file itself)", CORPUS / "music" / "trumpet.ogg"),
+                         ("identical channels", pairs["identical"])):
+        cells = []
+        for quality in (30, 60, 90):
+            kwargs = {} if isinstance(source, Path) else {"sample_rate": 16000}
+            stereo = api.encode(source, quality=quality, **kwargs)
+            mono = api.encode(source, quality=quality, channels="mono", **kwargs)
+            cells.append(f"{len(stereo)} / {len(mono)} B = {len(stereo) / len(mono):.2f}× mono ({api.info(stereo)['layout']})")
+        out.append(f"| {name}: bytes, × the mono downmix | " + " | ".join(cells) + " |")
+    for quality in (30, 60, 90):
+        row = []
+        for side in (0, 1):
+            audio = np.zeros((len(voice), 2), np.float32)
+            audio[:, side] = voice
+            levels = level_db(api.decode(api.encode(audio, 16000, quality=quality), vocoder="griffinlim")[0])
+            row.append(levels[side] - levels[1 - side])
+        out.append(f"| hard pan q{quality}: other channel down by (L, R panned) | {row[0]:.0f} dB, {row[1]:.0f} dB | | |")
+    for count in (6, 8):
+        gains = np.array([0, -6, -12, -3, -20, -9, -15, -1][:count], np.float64)
+        audio = voice[:, None] * (10 ** (gains / 20)).astype(np.float32)
+        waveform, _ = api.decode(api.encode(audio, 16000), vocoder="griffinlim")
+        error = level_db(waveform) - level_db(waveform)[0] - gains
+        out.append(f"| {count} channels at {', '.join(f'{g:g}' for g in gains)} dB (q60): relative level error "
+                   f"| max {np.abs(error).max():.2f} dB | {', '.join(f'{e:+.2f}' for e in error)} | |")
+    audio = np.stack([voice, np.zeros_like(voice), 0.5 * voice], axis=1)
+    levels = level_db(api.decode(api.encode(audio, 16000), vocoder="griffinlim")[0])
+    out.append(f"| one silent channel of 3 (q60): levels | {', '.join(f'{v:.1f}' for v in levels)} dBFS | | |")
+    return "\n".join(out) + "\n"
 
 
 def bytes_at(rows: list[dict], dist: float) -> float:
@@ -163,7 +215,8 @@ def summary(rows: list[dict]) -> str:
            f"Machine: {cpu}, 2 cores shared with other jobs; AVIF 10-bit, speed 6, imagecodecs {imagecodecs.__version__}.", "",
            "## Bytes (× the mono downmix at the same quality) and distortion (dB, mean over channels)", ""]
     for file in files:
-        out += [f"### {file}", "", "| layout | " + " | ".join(f"q{q}" for q in QUALITIES) + " |",
+        chosen = next(r["chosen"] for r in rows if r["file"] == file)
+        out += [f"### {file} (auto chooses {chosen})", "", "| layout | " + " | ".join(f"q{q}" for q in QUALITIES) + " |",
                 "|---|" + "---|" * len(QUALITIES)]
         for name in names:
             cells = []

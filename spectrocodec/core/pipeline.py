@@ -103,6 +103,7 @@ class Pipeline:
         ``encode(*read_audio(path))``."""
         codec, extractor = self._codec(), self._extractor()
         codec.check_bits(self.bits)  # refuse before any work
+        count = None
         if self.channels != "mono":
             import soundfile as sf
 
@@ -112,7 +113,8 @@ class Pipeline:
                 count = None
             if count:
                 self._check_channels(count)
-        mono, rate, num_samples, channels = read_mono(path, extractor.sample_rate, self.max_seconds(), self.channels == "mono")
+        planes = count or 1  # at most one strip per channel
+        mono, rate, num_samples, channels = read_mono(path, extractor.sample_rate, self.max_seconds(planes), self.channels == "mono")
         if mono.ndim == 1:
             features = extractor.extract(mono, extractor.sample_rate)
         elif channels == 1:
@@ -122,11 +124,12 @@ class Pipeline:
         del mono
         return self.encode_features(features, rate, num_samples, channels)
 
-    def max_seconds(self) -> float:
+    def max_seconds(self, planes: int = 1) -> float:
         """The longest audio one file of this pipeline's codec can hold: the decoder refuses
-        images over ``codec.max_pixels``, and spectrograms wider than ``max_width`` are folded."""
+        images over ``codec.max_pixels``, and spectrograms wider than ``max_width`` are folded.
+        ``planes``: strips per frame (channels.plane_count; a stereo planar file lasts half as long)."""
         codec, extractor = self._codec(), self._extractor()
-        width, bins = codec.max_width, extractor.n_bins
+        width, bins = codec.max_width, extractor.n_bins * planes
         frames = max(min(width, codec.max_pixels // bins), codec.max_pixels // (bins * width) * width)
         return (frames - 1) * extractor.hop_length / extractor.sample_rate
 
@@ -153,8 +156,9 @@ class Pipeline:
         pictures = [mapping.to_image(plane, lo, hi, self.bits) for plane in planes]
         image = mapping.fold(pictures[0] if len(pictures) == 1 else np.concatenate(pictures), codec.max_width)
         if image.size > codec.max_pixels:  # never write a file that our own decoder would refuse
-            hours = codec.max_pixels / extractor.n_bins * extractor.hop_length / extractor.sample_rate / 3600
-            raise InputError(f"the audio is too long for one {codec.name} file ({len(features)} frames; "
+            hours = codec.max_pixels / (extractor.n_bins * len(planes)) * extractor.hop_length / extractor.sample_rate / 3600
+            raise InputError(f"the audio is too long for one {codec.name} file ({planes[0].shape[0]} frames"
+                             f"{f' x {len(planes)} channel strips' if len(planes) > 1 else ''}; "
                              f"at most {codec.max_pixels} pixels, about {hours:.1f} h); split it into shorter files")
         return codec.encode(image, self.bits, fileformat.pack(header))
 
