@@ -224,3 +224,20 @@ def test_choose_picks_by_content():
     assert channels.choose(np.stack([a, a, b]), -10, 0, 10) == "planar"
     planes = channels.to_planes(np.stack([a, b]), "midside", -10, 0)
     assert np.allclose(channels.from_planes(planes, "midside", -10, 0), np.clip(np.stack([a, b]), -10, 0), atol=1e-5)
+
+
+def test_bench_reference_and_measures_keep_the_channels(tmp_path, voice):
+    from spectrocodec.apps import bench
+
+    source = tmp_path / "stereo.wav"
+    sf.write(source, np.stack([voice, 0.5 * np.roll(voice, 8000)], axis=1), 16000, subtype="FLOAT")
+    extractor = Registry.default().create("feature", "speecht5")
+    ref = bench.make_reference(source, tmp_path, extractor)
+    assert ref.channels == 2 and sf.info(str(ref.wav)).channels == 2 and ref.samples.ndim == 1
+    data = api.encode(ref.wav)
+    assert api.info(data)["channels"] == 2
+    assert 0 < bench._image_distortion(ref, api.read_features(data).features) < 5
+    swapped = api.read_features(data).features[::-1]  # the wrong channel order shows as distortion
+    assert bench._image_distortion(ref, swapped) > 5
+    measured = bench.end_to_end(ref, np.stack([voice, 0.5 * np.roll(voice, 8000)], axis=1), extractor)
+    assert measured["output_mel_db"] < 1e-3
