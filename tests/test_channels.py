@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import CORPUS, run_cli, tone
+from helpers import CORPUS, run_cli, tone
 from spectrocodec.core import api, channels, fileformat
 from spectrocodec.core.audio import read_audio, resample, to_mono
 from spectrocodec.core.errors import FormatError, InputError

@@ -124,9 +124,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     from ..core import api
-    from ..core.audio import resample, write_wav
+    from ..core.audio import write_wav
     from ..core.files import check_output
-    from ..core.pipeline import Pipeline
 
     source = Path(args.input)
     if source.is_dir():
@@ -135,29 +134,14 @@ def cmd_decode(args: argparse.Namespace) -> int:
         return batch.run_decode(args)
     output = Path(args.output) if args.output else source.with_suffix(".wav")
     check_output(output, args.force, inputs=(source,))
-    if args.rate not in ("model", "original"):
-        parse_rate(args.rate)  # refuse a bad --rate before any work
-    raw = api._read_bytes(source)
-    pipe = Pipeline()
-    decoded = pipe.read(raw)
-    header = decoded.header
-    params = parse_params(args.param)
-    vocoder = args.vocoder
-    if args.vocoder_weights:
-        params["weights"] = args.vocoder_weights
-        vocoder = "hifigan" if vocoder == "auto" else vocoder
-    voc, note = api.make_vocoder(vocoder, header.feature["name"], args.device, **params)
-    if note and not args.quiet:
-        print(note, file=sys.stderr)
-    pipe.vocoder = voc
-    waveform, rate = pipe.vocode(decoded)
-    del decoded  # the features: not needed while resampling and writing
-    if args.rate != "model":
-        target = header.sample_rate if args.rate == "original" else parse_rate(args.rate)
-        waveform, rate = resample(waveform, rate, target), target
-    write_wav(output, waveform, rate, force=args.force)
+    rate = args.rate if args.rate in ("model", "original") else parse_rate(args.rate)  # refused before any work
+    note = None if args.quiet else (lambda text: print(text, file=sys.stderr))
+    result = api.decode_audio(source, args.vocoder, args.device, rate, args.vocoder_weights,
+                              on_note=note, **parse_params(args.param))
+    write_wav(output, result.waveform, result.rate, force=args.force)
     if not args.quiet:
-        print(f"{output}: {len(waveform) / rate:.2f} s at {rate} Hz ({voc.name} on {getattr(voc, 'device_name', args.device)})")
+        voc = result.vocoder
+        print(f"{output}: {len(result.waveform) / result.rate:.2f} s at {result.rate} Hz ({voc.name} on {getattr(voc, 'device_name', args.device)})")
     return 0
 
 
