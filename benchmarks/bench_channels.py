@@ -168,14 +168,15 @@ def end_to_end() -> str:
     pairs = inputs()
     voice = pairs["identical"][:, 0]
     out = ["## End to end: the default (`channels=\"keep\"`), decoded with griffinlim", "",
-           "| case | quality 30 | quality 60 (default) | quality 90 |", "|---|---|---|---|"]
+           "| case | quality 30 | quality 60 (default) | quality 90 | quality 95 | lossless |", "|---|---|---|---|---|---|"]
     for name, source in (("trumpet.ogg (real stereo, the file itself)", CORPUS / "music" / "trumpet.ogg"),
                          ("identical channels", pairs["identical"])):
         cells = []
-        for quality in (30, 60, 90):
+        for quality in (30, 60, 90, 95, None):
             kwargs = {} if isinstance(source, Path) else {"sample_rate": 16000}
-            stereo = api.encode(source, quality=quality, **kwargs)
-            mono = api.encode(source, quality=quality, channels="mono", **kwargs)
+            kwargs.update(quality=quality) if quality else kwargs.update(lossless=True)
+            stereo = api.encode(source, **kwargs)
+            mono = api.encode(source, channels="mono", **kwargs)
             cells.append(f"{len(stereo)} / {len(mono)} B = {len(stereo) / len(mono):.2f}× mono ({api.info(stereo)['layout']})")
         out.append(f"| {name}: bytes, × the mono downmix | " + " | ".join(cells) + " |")
     for quality in (30, 60, 90):
@@ -185,17 +186,17 @@ def end_to_end() -> str:
             audio[:, side] = voice
             levels = level_db(api.decode(api.encode(audio, 16000, quality=quality), vocoder="griffinlim")[0])
             row.append(levels[side] - levels[1 - side])
-        out.append(f"| hard pan q{quality}: other channel down by (L, R panned) | {row[0]:.0f} dB, {row[1]:.0f} dB | | |")
+        out.append(f"| hard pan q{quality}: other channel down by (L, R panned) | {row[0]:.0f} dB, {row[1]:.0f} dB | | | | |")
     for count in (6, 8):
         gains = np.array([0, -6, -12, -3, -20, -9, -15, -1][:count], np.float64)
         audio = voice[:, None] * (10 ** (gains / 20)).astype(np.float32)
         waveform, _ = api.decode(api.encode(audio, 16000), vocoder="griffinlim")
         error = level_db(waveform) - level_db(waveform)[0] - gains
         out.append(f"| {count} channels at {', '.join(f'{g:g}' for g in gains)} dB (q60): relative level error "
-                   f"| max {np.abs(error).max():.2f} dB | {', '.join(f'{e:+.2f}' for e in error)} | |")
+                   f"| max {np.abs(error).max():.2f} dB | {', '.join(f'{e:+.2f}' for e in error)} | | | |")
     audio = np.stack([voice, np.zeros_like(voice), 0.5 * voice], axis=1)
     levels = level_db(api.decode(api.encode(audio, 16000), vocoder="griffinlim")[0])
-    out.append(f"| one silent channel of 3 (q60): levels | {', '.join(f'{v:.1f}' for v in levels)} dBFS | | |")
+    out.append(f"| one silent channel of 3 (q60): levels | {', '.join(f'{v:.1f}' for v in levels)} dBFS | | | | |")
     return "\n".join(out) + "\n"
 
 
