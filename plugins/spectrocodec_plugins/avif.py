@@ -5,15 +5,19 @@ Grayscale: imagecodecs encodes a 2-D array losslessly whatever the quality, so a
 given as three identical channels with ``pixelformat=YUV400``: libavif converts it to a single
 luma plane (R = G = B gives Y = R exactly in full range) and stores a monochrome AV1 image, no chroma.
 The lossless mode keeps the 2-D path, which is smaller than lossless RGB. docs/codecs.md gives
-the measured cost. The metadata payload is a top-level ``scdc`` box appended after the image data.
+the measured cost. The container (spectrocodec.kit.avifbox) is libavif's file rewritten to the
+smallest standard form with the metadata payload after the AV1 data in ``idat`` (the default,
+``container="standard"``), or to the AVIF 1.2 ``mini`` form (``container="compact"``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from spectrocodec import hookimpl
-from spectrocodec.kit import isobmff
+from spectrocodec.kit import avifbox, isobmff
 from spectrocodec.kit.codec import Codec
 
 BOX = isobmff.BOX
@@ -22,8 +26,8 @@ YUV400 = 4
 
 
 def sniff_avif(data: bytes) -> bool:
-    """ISOBMFF ``ftyp`` box whose major brand is an AVIF brand."""
-    return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis")
+    """ISOBMFF ``ftyp`` box whose major brand is an AVIF brand, or the mini form's mif3 + avif."""
+    return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis") or avifbox.is_compact(data)
 
 
 def av1_bit_depth(data: bytes) -> int | None:
@@ -40,10 +44,13 @@ class AvifCodec(Codec):
 
     name, extension, mime, fmt = "avif", ".avif", "image/avif", "AVIF"
     bit_depths = (8, 10, 12)
-    defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2}
-    parts = staticmethod(isobmff.boxes)
+    defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2, "container": "standard"}
 
     sniff = staticmethod(sniff_avif)
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        avifbox.check_container(self.params["container"])
 
     def write(self, image, bits, metadata):
         import imagecodecs
@@ -54,14 +61,22 @@ class AvifCodec(Codec):
         else:
             rgb = np.repeat(image[:, :, None], 3, axis=2)
             data = imagecodecs.avif_encode(rgb, level=int(round(self.params["quality"])), pixelformat=YUV400, **kwargs)
-        return isobmff.append_box(data, BOX, metadata)
+        return avifbox.wrap(data, metadata, self.params["container"])
 
     def read(self, data):
         import imagecodecs
 
-        metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
+        data, metadata = avifbox.unwrap(data, "AVIF", self.max_pixels)
         decoded = imagecodecs.avif_decode(data, numthreads=int(self.params["threads"]))
         return decoded[:, :, 0] if decoded.ndim == 3 else decoded, av1_bit_depth(data), metadata
+
+    @classmethod
+    def split_container(cls, data: bytes) -> tuple[int, int, int] | None:
+        return avifbox.split(data)
+
+    @classmethod
+    def container_of(cls, data: bytes) -> str:
+        return avifbox.layout(data)
 
 
 @hookimpl

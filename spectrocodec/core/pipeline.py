@@ -141,6 +141,7 @@ class Pipeline:
         codec, extractor = self._codec(), self._extractor()
         codec.check_bits(self.bits)
         lo, hi = mapping.feature_range(features, self.range_mode, extractor.fixed_range)
+        lo, hi = fileformat.storable_range(lo, hi)  # quantise with exactly what the file stores
         layout = "mono"
         if features.ndim == 3:
             layout = self.channels if self.channels not in ("keep", "mono") else layouts.choose(features, lo, hi, self.bits)
