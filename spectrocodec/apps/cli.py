@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--lossless", action="store_true", help="lossless image (where the codec has a lossless mode)")
     enc.add_argument("--bits", type=int, default=10, help="bits per pixel: 8, 10 or 12; up to 16 for jxl, jpeg2000, png (default 10)")
     enc.add_argument("--range", choices=("adaptive", "fixed"), default="adaptive", help="feature range: the file's own min/max (default) or fixed [-11, 4]")
+    enc.add_argument("--channels", default="keep", help="keep (default: every channel, 1-8, stored as the file suits; docs/channels.md), mono (downmix), or a layout: planar, midside, copies")
     enc.add_argument("--speed", type=int, help="encoder speed where the codec has one (avif: 0 slowest/best .. 10 fastest)")
     enc.add_argument("--container", choices=("standard", "compact"), help="avif: the file layout: standard (default; every AVIF reader opens it) or compact (the AVIF 1.2 mini header, ~190 bytes smaller; Chromium and spectrocodec read it, most other readers do not yet)")
     enc.add_argument("--param", action="append", metavar="KEY=VALUE", help="other codec parameter (repeatable)")
@@ -123,8 +124,10 @@ def _version() -> str:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     from ..core import api
+    from ..core.channels import check_choice
     from ..core.files import check_output, write_bytes
 
+    check_choice(args.channels)
     source = Path(args.input)
     if source.is_dir() or engines.urls.is_url(args.input):
         from . import batch
@@ -135,16 +138,17 @@ def cmd_encode(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else source.with_suffix(codec.extension)
     check_output(output, args.force, inputs=(source,))
     codec.check_bits(args.bits)
-    data = api.encode(source, codec=codec.get_config() | {"backend": codec.backend}, bits=args.bits, range=args.range)
+    data = api.encode(source, codec=codec.get_config() | {"backend": codec.backend}, bits=args.bits, range=args.range,
+                      channels=args.channels)
     write_bytes(output, data, force=args.force)
     if not args.quiet:
         details = api.info(data)
-        if details["channels"] > 1:
+        if details["channels"] > 1 and details["layout"] == "mono":
             print(f"spectrocodec: note: {source} has {details['channels']} channels, downmixed to mono "
                   f"('spectrocodec info' shows the original count)", file=sys.stderr)
         kbps = f"{details['kbps']:.2f} kbps" if details["kbps"] else "n/a kbps"
         print(f"{output}: {len(data)} bytes, {details['duration_s']:.2f} s, {kbps} "
-              f"({codec.name}, {args.bits}-bit, {args.range} range)")
+              f"({codec.name}, {args.bits}-bit, {args.range} range{channel_note(details)})")
     return 0
 
 
@@ -171,6 +175,15 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+LAYOUT_TEXT = {"mono": "downmixed to mono", "planar": "planar (one strip per channel)",
+               "midside": "midside (mid strip, then side strip)", "copies": "copies (one strip, every channel the same)"}
+
+
+def channel_note(details: dict) -> str:
+    """", 2 channels midside" for a file that keeps channels, "" for mono."""
+    return "" if details["layout"] == "mono" else f", {details['channels']} channels {details['layout']}"
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from ..core import api
 
@@ -188,6 +201,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"duration:    {details['duration_s']:.3f} s",
         f"size:        {details['bytes']} bytes, {kbps}",
         f"original:    {details['sample_rate']} Hz, {details['channels']} channel(s), {details['num_samples']} samples",
+        f"channels:    {LAYOUT_TEXT.get(details['layout'], details['layout']) if details['channels'] > 1 or details['layout'] != 'mono' else 'mono'}",
         f"features:    {json.dumps(details['feature'])}",
         "metadata:    " + ("none (plain audio-avif image: fixed range, 8-bit assumed)" if details["legacy"] else f"spectrocodec format version {details['format_version']}"),
     ]
