@@ -183,3 +183,21 @@ def test_cuda_without_cuda_is_a_one_line_error(clip, tmp_path):
     done = run_cli("finetune", clip, "--out", tmp_path / "run", "--steps", "2", "--device", "cuda")
     assert done.returncode == 2 and "no CUDA" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_round_trips_run_in_worker_processes_and_are_cached(tmp_path):
+    from spectrocodec.apps.finetune import data
+
+    files = []
+    for seed in range(3):
+        files.append(tmp_path / f"v{seed}.wav")
+        sf.write(files[-1], voice(1.0, seed), 16000)
+    items = data.prepare(files, tmp_path / "cache", "avif", (30, 70), 10, 2, 0, workers=2)
+    assert [item.name for item in items] == ["v0.wav", "v1.wav", "v2.wav"]
+    assert all(item.features.shape == (2, 63, 80) and item.audio.shape == (63 * 256,) for item in items)
+    assert all(30 <= q <= 70 for item in items for q in item.qualities)
+    cached = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(cached) == 6
+    again = data.prepare(files, tmp_path / "cache", "avif", (30, 70), 10, 2, 0, workers=2)
+    np.testing.assert_array_equal(again[1].features, items[1].features)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == cached
