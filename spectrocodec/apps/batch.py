@@ -263,7 +263,8 @@ def encode_file(source: str, output: str, settings: dict) -> dict:
     from ..core import api
     from ..core.files import write_bytes
 
-    data = api.encode(source, codec=settings["codec"], bits=settings["bits"], range=settings["range"])
+    data = api.encode(source, codec=settings["codec"], bits=settings["bits"], range=settings["range"],
+                      bitrate=settings.get("bitrate"))
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     write_bytes(output, data, force=settings["force"])
     return {"ok": True, "bytes": len(data), "seconds": sf.info(source).duration}
@@ -296,12 +297,17 @@ def run_encode(args: argparse.Namespace) -> int:
     from .args import parse_params
 
     source = Path(args.input)
+    from ..core.ratecontrol import check_bitrate
+
     out, exclude = check_folders(source, args.output, "encode")
+    bitrate = getattr(args, "bitrate", None)
+    check_bitrate(bitrate, quality=args.quality, lossless=args.lossless)
     codec = api.make_codec(args.codec, args.quality, args.lossless, args.backend,
                            speed=args.speed, **parse_params(args.param))
+    check_bitrate(bitrate, codec)
     codec.check_bits(args.bits)
     settings = {"codec": codec.get_config() | {"backend": codec.backend}, "bits": args.bits,
-                "range": args.range, "force": args.force}
+                "range": args.range, "force": args.force, "bitrate": bitrate}
     inputs = [p for p in walk(source, exclude) if is_audio(p)]
     if not inputs:
         raise InputError(f"no audio files in {source}")

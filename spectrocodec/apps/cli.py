@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--codec", default="avif", help="image codec (default avif; see 'spectrocodec plugins')")
     enc.add_argument("--backend", help="codec backend, when a codec has several")
     enc.add_argument("--quality", type=float, help="0-100, higher is better (codec default if omitted)")
+    enc.add_argument("--bitrate", type=float, metavar="KBPS", help="target bitrate of the whole file in kbps (e.g. 3): the quality is searched to land on it; exclusive with --quality")
     enc.add_argument("--lossless", action="store_true", help="lossless image (where the codec has a lossless mode)")
     enc.add_argument("--bits", type=int, default=10, help="bits per pixel: 8, 10 or 12; up to 16 for jxl, jpeg2000, png (default 10)")
     enc.add_argument("--range", choices=("adaptive", "fixed"), default="adaptive", help="feature range: the file's own min/max (default) or fixed [-11, 4]")
@@ -100,12 +101,17 @@ def cmd_encode(args: argparse.Namespace) -> int:
         from . import batch
 
         return batch.run_encode(args)
+    from ..core.ratecontrol import check_bitrate
+
+    check_bitrate(args.bitrate, quality=args.quality, lossless=args.lossless)
     codec = api.make_codec(args.codec, args.quality, args.lossless, args.backend,
                            speed=args.speed, **parse_params(args.param))
+    check_bitrate(args.bitrate, codec)
     output = Path(args.output) if args.output else source.with_suffix(codec.extension)
     check_output(output, args.force, inputs=(source,))
     codec.check_bits(args.bits)
-    data = api.encode(source, codec=codec.get_config() | {"backend": codec.backend}, bits=args.bits, range=args.range)
+    data = api.encode(source, codec=codec.get_config() | {"backend": codec.backend}, bits=args.bits, range=args.range,
+                      bitrate=args.bitrate)
     write_bytes(output, data, force=args.force)
     if not args.quiet:
         details = api.info(data)
@@ -113,8 +119,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
             print(f"spectrocodec: note: {source} has {details['channels']} channels, downmixed to mono "
                   f"('spectrocodec info' shows the original count)", file=sys.stderr)
         kbps = f"{details['kbps']:.2f} kbps" if details["kbps"] else "n/a kbps"
+        chosen = f", quality {details['quality']:g}" if args.bitrate is not None and details["quality"] is not None else ""
         print(f"{output}: {len(data)} bytes, {details['duration_s']:.2f} s, {kbps} "
-              f"({codec.name}, {args.bits}-bit, {args.range} range)")
+              f"({codec.name}, {args.bits}-bit, {args.range} range{chosen})")
     return 0
 
 
@@ -171,7 +178,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"image:       {details['width']} x {details['height']} pixels, {details['bits']}-bit",
         f"range:       [{details['range'][0]:.4f}, {details['range'][1]:.4f}] ({details['range_mode']})",
         f"duration:    {details['duration_s']:.3f} s",
-        f"size:        {details['bytes']} bytes, {kbps}",
+        f"size:        {details['bytes']} bytes, {kbps}" + (f" (encoded at quality {details['quality']:g})" if details.get("quality") is not None else ""),
         f"original:    {details['sample_rate']} Hz, {details['channels']} channel(s), {details['num_samples']} samples",
         f"features:    {json.dumps(details['feature'])}",
         "metadata:    " + ("none (plain audio-avif image: fixed range, 8-bit assumed)" if details["legacy"] else f"spectrocodec format version {details['format_version']}"),

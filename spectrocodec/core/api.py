@@ -52,18 +52,23 @@ def make_vocoder(vocoder: str | dict = "auto", feature: str = "speecht5", device
 def encode(source: AudioSource, sample_rate: int | None = None, codec: str | dict = "avif",
            quality: float | None = None, bits: int = 10, range: str = "adaptive",
            lossless: bool = False, backend: str | None = None, feature: str | dict = "speecht5",
-           **codec_params: Any) -> bytes:
+           bitrate: float | None = None, **codec_params: Any) -> bytes:
     """Audio file path or array → bytes of an image file (AVIF by default).
 
     source: a path (any format soundfile reads) or float32 samples (samples,) / (samples, channels)
     with ``sample_rate`` in Hz. quality: 0-100, higher is better (codec default if None).
     bits: 8, 10 or 12 (what the codec supports). range: "adaptive" (the file's min/max) or "fixed".
+    bitrate: kbps of the whole file; the codec's quality is searched to land on it (exclusive
+    with quality and lossless; core/ratecontrol.py).
     """
+    from .ratecontrol import check_bitrate
+
+    check_bitrate(bitrate, quality=quality, lossless=lossless)
     registry = Registry.default()
     pipe = Pipeline(
         extractor=registry.create("feature", feature),  # type: ignore[arg-type]
         codec=make_codec(codec, quality, lossless, backend, registry, **codec_params),
-        bits=bits, range_mode=range, registry=registry,
+        bits=bits, range_mode=range, registry=registry, bitrate=bitrate,
     )
     if isinstance(source, (str, os.PathLike)):  # read in blocks: bounded memory for long files
         if sample_rate is not None:
@@ -135,5 +140,6 @@ def info(data: bytes | str | os.PathLike) -> dict[str, Any]:
         "sample_rate": header.sample_rate, "num_samples": header.num_samples,
         "channels": header.channels, "feature": header.feature,
         "legacy": decoded.legacy, "format_version": None if decoded.legacy else header.version,
+        "quality": header.quality, "curve": header.curve,
     }
 

@@ -19,6 +19,9 @@ Layout, version 1, little-endian (a typical speech file: 28 bytes)::
     .       1+n   feature extractor name: u8 length n, then n ASCII bytes
     .       var+m feature extractor parameters: varint length m, then m bytes of compact
                   JSON (m = 0 means the extractor's defaults)
+    .       2     only if flags bit 1: the mapping's companding curve, u8 in 1/16 (16 = linear,
+                  40 = 2.5; see mapping.py), then the encoder's quality, u8 0-100 (255 = not
+                  recorded); a payload without bit 1 is linear with no quality (older files)
 
 A reader refuses a payload whose version it does not know, and checks every field (finite range
 with lo < hi and |lo|, |hi| <= 1e30, bit depth, positive sample rate and channels, sane sample count) before using it.
@@ -55,6 +58,8 @@ class Header:
     channels: int = 1
     feature: dict[str, Any] = field(default_factory=lambda: {"name": "speecht5"})
     version: int = VERSION
+    curve: float = 1.0  # the mapping's companding exponent (mapping.to_image); 1 = linear
+    quality: float | None = None  # the codec quality the encoder used (rate control's choice), if recorded
 
     @property
     def duration(self) -> float:
@@ -66,6 +71,7 @@ class Header:
             "version": self.version, "bits": self.bits, "range": [self.lo, self.hi],
             "range_mode": self.range_mode, "sample_rate": self.sample_rate,
             "num_samples": self.num_samples, "channels": self.channels, "feature": self.feature,
+            "curve": self.curve, "quality": self.quality,
         }
 
 
@@ -82,11 +88,24 @@ def pack(header: Header) -> bytes:
     params = {k: v for k, v in header.feature.items() if k != "name"}
     params_json = json.dumps(params, separators=(",", ":"), sort_keys=True).encode() if params else b""
     flags = 1 if header.range_mode == "adaptive" else 0
+    extra = b""
+    if header.curve != 1.0 or header.quality is not None:
+        flags |= 2
+        quality = 255 if header.quality is None else int(round(min(100.0, max(0.0, header.quality))))
+        extra = bytes([curve_code(header.curve), quality])
     return b"".join([
         struct.pack("<BBBff", VERSION, flags, header.bits, header.lo, header.hi),
         _varint(header.sample_rate), _varint(header.num_samples), _varint(header.channels),
-        bytes([len(name)]), name, _varint(len(params_json)), params_json,
+        bytes([len(name)]), name, _varint(len(params_json)), params_json, extra,
     ])
+
+
+def curve_code(curve: float) -> int:
+    """A companding exponent → its u8 code in 1/16 (1..255); ValueError outside 1/16 .. 255/16."""
+    code = int(round(curve * 16))
+    if not 1 <= code <= 255:
+        raise ValueError(f"companding curve {curve} is outside 1/16 .. 255/16")
+    return code
 
 
 def unpack(payload: bytes) -> Header:
@@ -119,9 +138,15 @@ def unpack(payload: bytes) -> Header:
         raise FormatError("spectrocodec metadata has an unreadable feature extractor config; the file is damaged") from None
     if not isinstance(params, dict) or "name" in params:  # pack() never writes the name among the params
         raise FormatError("spectrocodec metadata has an unreadable feature extractor config; the file is damaged")
+    curve, quality = 1.0, None
+    if flags & 2:
+        pos += m
+        if pos + 2 > len(data) or data[pos] == 0 or data[pos + 1] not in (*range(101), 255):
+            raise FormatError("spectrocodec metadata has a truncated or invalid mapping field; the file is damaged")
+        curve, quality = data[pos] / 16, None if data[pos + 1] == 255 else float(data[pos + 1])
     header = Header(bits=bits, lo=lo, hi=hi, range_mode="adaptive" if flags & 1 else "fixed",
                     sample_rate=sample_rate, num_samples=num_samples, channels=channels,
-                    feature={"name": name, **params}, version=version)
+                    feature={"name": name, **params}, version=version, curve=curve, quality=quality)
     validate(header)
     return header
 
@@ -141,6 +166,8 @@ def validate(header: Header) -> None:
         raise FormatError(f"spectrocodec metadata claims {header.channels} channels; the file is damaged")
     if not 0 <= header.num_samples <= MAX_SAMPLES:
         raise FormatError(f"spectrocodec metadata claims {header.num_samples} samples; the file is damaged")
+    if not 1 / 16 <= header.curve <= 255 / 16:
+        raise FormatError(f"spectrocodec metadata has an invalid companding curve {header.curve}; the file is damaged")
     if header.range_mode not in ("adaptive", "fixed"):
         raise FormatError(f"unknown range mode '{header.range_mode}'")
     name = str(header.feature.get("name", ""))
