@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--lossless", action="store_true", help="lossless image (where the codec has a lossless mode)")
     enc.add_argument("--bits", type=int, default=10, help="bits per pixel: 8, 10 or 12; up to 16 for jxl, jpeg2000, png (default 10)")
     enc.add_argument("--range", choices=("adaptive", "fixed"), default="adaptive", help="feature range: the file's own min/max (default) or fixed [-11, 4]")
-    enc.add_argument("--speed", type=int, help="encoder speed where the codec has one (avif: 0 slowest/best .. 10 fastest)")
+    enc.add_argument("--speed", type=int, help="encoder speed where the codec has one (avif: 0 slowest/best .. 10 fastest; default: by length, 2 for short files .. 6 for long ones)")
     enc.add_argument("--param", action="append", metavar="KEY=VALUE", help="other codec parameter (repeatable)")
     enc.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     enc.add_argument("-j", "--jobs", type=int, default=0, help="folders: files encoded in parallel (default: one per CPU core)")

@@ -10,12 +10,12 @@ real image, so whatever the container costs is counted as it is:
 2. of that quality and the next one up, the file whose size is nearer the target (in ratio) is
    kept, so the error is centred on zero rather than always under.
 
-For large images (more than ``DRAFT_PIXELS`` pixels, ~3.5 min of speech at 80 bins) each real
-encode costs seconds, so a codec may offer ``draft_settings()``: parameters for a much faster,
-approximate encode (AVIF: speed 10) and the expected ratio of real to draft size. The search then
-runs on draft encodes of a quarter of the image (every 4th block of ``BLOCK`` columns, sizes
-scaled up), times that ratio; the quality it picks is encoded for real once, and only if that
-file misses the target by more than ``TOLERANCE`` is the ratio re-measured and one more real
+Where a real encode is slow (a long file, a slow encoder speed) a codec may offer
+``draft_settings(pixels)``: parameters for a much faster, approximate encode (AVIF: speed 10)
+and the expected ratio of real to draft size (None: no drafts). The search then runs on draft
+encodes, of a quarter of the image when it has more than ``DRAFT_PIXELS`` pixels (~3.5 min of
+speech at 80 bins: every 4th block of ``BLOCK`` columns, sizes scaled up), times that ratio; the quality it picks is encoded for real once, and only if that
+file misses the target by more than ``TOLERANCE`` (4 %) is the ratio re-measured and one more real
 encode made (the nearer of the two is kept). Everything is deterministic: the same image, codec
 parameters and target give the same bytes.
 
@@ -35,7 +35,7 @@ from .interfaces import ImageCodec
 
 DRAFT_PIXELS = 1 << 20
 BLOCK = 512  # columns per block of the draft sample
-TOLERANCE = 0.05  # a long file's first real encode within 5 % of the target is kept
+TOLERANCE = 0.04  # a first real encode within 4 % of the target is kept
 MIN_KBPS, MAX_KBPS = 0.1, 10_000.0
 
 
@@ -81,13 +81,13 @@ def search(codec: ImageCodec, make: Callable[[ImageCodec, int, np.ndarray], byte
         return min((k for k in (q, q + 1) if k <= hi), key=lambda k: (error(size(k)), k))
 
     draft = getattr(codec, "draft_settings", None)
-    settings = draft() if callable(draft) and image.size > DRAFT_PIXELS else None
+    settings = draft(image.size) if callable(draft) else None
     if settings is None:
         q = nearest(real_size)
         return real[q], q
     params, ratio = settings
     draft_codec = with_params(codec, **params)
-    sample, scale = _sample_columns(image)
+    sample, scale = _sample_columns(image) if image.size > DRAFT_PIXELS else (image, 1.0)
     drafts: dict[int, float] = {}
 
     def draft_size(q: int) -> float:
