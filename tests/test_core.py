@@ -11,13 +11,12 @@ import pytest
 import spectrocodec
 from spectrocodec.core import fileformat, mapping
 from spectrocodec.errors import FormatError, PluginError
-from spectrocodec.interfaces import Vocoder
 from spectrocodec.core.pipeline import Pipeline
 from spectrocodec.core.registry import Registry
 from spectrocodec_plugins.avif import AvifCodec
 from spectrocodec_plugins.speecht5 import SpeechT5Features
 
-from conftest import tone
+from helpers import StubVocoder, tone
 
 
 # -- file format ------------------------------------------------------------------------------
@@ -47,7 +46,7 @@ def test_lying_headers_are_refused(change, message):
     # the same lie written by hand is refused on reading too
     import struct
     if "lo" in change or "hi" in change:
-        struct.pack_into("<ff", payload, 3, bad.lo, bad.hi)
+        struct.pack_into("<ee", payload, 3, bad.lo, bad.hi)  # version 2: a float16 range at offset 3
         with pytest.raises(FormatError, match=message):
             fileformat.unpack(bytes(payload))
 
@@ -140,7 +139,7 @@ def test_broken_plugin_does_not_break_the_others():
 def test_config_round_trip():
     codec = AvifCodec(quality=42, speed=8)
     config = codec.get_config()
-    assert config == {"name": "avif", "quality": 42, "lossless": False, "speed": 8, "threads": 2}
+    assert config == {"name": "avif", "quality": 42, "lossless": False, "speed": 8, "threads": 2, "container": "standard"}
     assert AvifCodec.from_config(config).get_config() == config
     import json
     assert json.loads(json.dumps(config)) == config
@@ -154,20 +153,9 @@ def test_quality_and_bits_are_checked_before_work():
 
 
 # -- pipeline ---------------------------------------------------------------------------------
-class SilentVocoder(Vocoder):
-    """A stand-in vocoder for composition tests: zeros of the right length."""
-
-    name = "silent"
-    accepts = ("speecht5",)
-    defaults = {"device": "cpu"}
-
-    def vocode(self, features):
-        return np.zeros(len(features) * 256, np.float32)
-
-
 @pytest.mark.parametrize("bits", [8, 10, 12])
 def test_pipeline_with_own_components(bits):
-    pipe = Pipeline(extractor=SpeechT5Features(), codec=AvifCodec(quality=70), vocoder=SilentVocoder(), bits=bits)
+    pipe = Pipeline(extractor=SpeechT5Features(), codec=AvifCodec(quality=70), vocoder=StubVocoder(), bits=bits)
     audio = tone(2.0, 22050)
     data = pipe.encode(audio, 22050)
     decoded = pipe.read(data)

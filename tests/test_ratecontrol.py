@@ -91,15 +91,16 @@ def test_folder_encode_with_bitrate(tmp_path):
     assert abs(_kbps((tmp_path / "out" / "a.avif").read_bytes()) / 2.0 - 1) < 0.10
 
 
-def test_header_trailer_round_trip_and_old_payloads():
+def test_header_fields_round_trip_and_old_payloads():
     header = fileformat.Header(bits=10, lo=-4.0, hi=1.0, num_samples=16000, curve=2.5, quality=47)
-    back = fileformat.unpack(fileformat.pack(header))
-    assert (back.curve, back.quality) == (2.5, 47.0)
-    old = fileformat.pack(fileformat.Header(bits=10, lo=-4.0, hi=1.0, num_samples=16000))
-    assert old[1] & 2 == 0  # linear files without a quality are written as before
-    assert (fileformat.unpack(old).curve, fileformat.unpack(old).quality) == (1.0, None)
     payload = fileformat.pack(header)
-    for damaged in (payload[:-1], payload[:-2] + b"\x00\x10", payload[:-1] + b"\x80"):
+    back = fileformat.unpack(payload)
+    assert (back.curve, back.quality) == (2.5, 47.0)
+    plain = fileformat.Header(bits=10, lo=-4.0, hi=1.0, num_samples=16000)
+    assert len(fileformat.pack(plain)) == len(payload) - 6  # two extension fields of 3 bytes; none when default
+    for old in (fileformat.pack(plain), fileformat.pack(plain, version=1)):  # linear, no quality
+        assert (fileformat.unpack(old).curve, fileformat.unpack(old).quality) == (1.0, None)
+    for damaged in (payload[:-1], payload[:-3] + b"\x02\x01\x00", payload[:-1] + b"\xff"):
         with pytest.raises(FormatError):
             fileformat.unpack(damaged)
 

@@ -5,19 +5,21 @@ Grayscale: imagecodecs encodes a 2-D array losslessly whatever the quality, so a
 given as three identical channels with ``pixelformat=YUV400``: libavif converts it to a single
 luma plane (R = G = B gives Y = R exactly in full range) and stores a monochrome AV1 image, no chroma.
 The lossless mode keeps the 2-D path, which is smaller than lossless RGB. docs/codecs.md gives
-the measured cost. The metadata payload is a top-level ``scdc`` box appended after the image data.
+the measured cost. The container (spectrocodec.kit.avifbox) is libavif's file rewritten to the
+smallest standard form with the metadata payload after the AV1 data in ``idat`` (the default,
+``container="standard"``), or to the AVIF 1.2 ``mini`` form (``container="compact"``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import imagecodecs
 
 from spectrocodec import hookimpl
-from spectrocodec.errors import FormatError, PluginError
-from spectrocodec.interfaces import DecodedImage, ImageCodec
-
-from spectrocodec.kit import isobmff
+from spectrocodec.errors import PluginError
+from spectrocodec.kit import avifbox, isobmff
+from spectrocodec.kit.codec import Codec
 
 BOX = isobmff.BOX
 AVIF_BRANDS = (b"avif", b"avis", b"mif1", b"miaf")
@@ -25,8 +27,8 @@ YUV400 = 4
 
 
 def sniff_avif(data: bytes) -> bool:
-    """ISOBMFF ``ftyp`` box whose major brand is an AVIF brand."""
-    return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis")
+    """ISOBMFF ``ftyp`` box whose major brand is an AVIF brand, or the mini form's mif3 + avif."""
+    return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis") or avifbox.is_compact(data)
 
 
 def av1_bit_depth(data: bytes) -> int | None:
@@ -38,19 +40,12 @@ def av1_bit_depth(data: bytes) -> int | None:
     return 12 if flags & 0x20 else 10 if flags & 0x40 else 8
 
 
-class AvifCodec(ImageCodec):
+class AvifCodec(Codec):
     """AVIF through imagecodecs: uint8/uint16 (height, width) ↔ .avif bytes."""
 
-    name = "avif"
-    backend = "imagecodecs"
-    preference = 10
-    extension = ".avif"
-    mime = "image/avif"
+    name, extension, mime, fmt = "avif", ".avif", "image/avif", "AVIF"
     bit_depths = (8, 10, 12)
-    lossy = True
-    lossless = True
-    quality_range = (0, 100)
-    defaults = {"quality": 60, "lossless": False, "speed": "auto", "threads": 2}
+    defaults = {"quality": 60, "lossless": False, "speed": "auto", "threads": 2, "container": "standard"}
     # speed "auto": the slowest (best per bit) speed whose encode stays short, by image size in
     # pixels (docs/quality.md): up to 160k pixels (~32 s of speech) speed 2, up to 320k speed 3,
     # up to 1M (~3.3 min) speed 4, above that speed 6 (330 s encode faster than opusenc).
@@ -58,20 +53,23 @@ class AvifCodec(ImageCodec):
     # real / draft (speed 10) file size by speed: typical of speech at quality 30-50 (docs/quality.md)
     DRAFT_RATIO = {0: 0.88, 1: 0.88, 2: 0.895, 3: 0.895, 4: 0.91, 5: 0.915, 6: 0.92, 7: 0.94, 8: 0.96, 9: 0.98, 10: 1.0}
 
-    def __init__(self, **params) -> None:
+    sniff = staticmethod(sniff_avif)
+
+    def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        avifbox.check_container(self.params["container"])
         self.speed(0)  # refuse a bad speed now, not at the first encode
 
-    def encode(self, image: np.ndarray, bits: int, metadata: bytes) -> bytes:
-        self.check_bits(bits)
-        image = np.ascontiguousarray(image, dtype=np.uint8 if bits == 8 else np.uint16)
+    def write(self, image, bits, metadata):
+        import imagecodecs
+
         kwargs = dict(bitspersample=bits, speed=self.speed(image.size), numthreads=int(self.params["threads"]))
-        if self.params["lossless"] or self.params["quality"] >= 100:
+        if self.lossless_mode:
             data = imagecodecs.avif_encode(image, level=100, **kwargs)
         else:
             rgb = np.repeat(image[:, :, None], 3, axis=2)
             data = imagecodecs.avif_encode(rgb, level=int(round(self.params["quality"])), pixelformat=YUV400, **kwargs)
-        return isobmff.append_box(data, BOX, metadata)
+        return avifbox.wrap(data, metadata, self.params["container"])
 
     def speed(self, pixels: int) -> int:
         """The libaom speed (0 slowest .. 10 fastest) for an image of ``pixels`` pixels."""
@@ -90,22 +88,20 @@ class AvifCodec(ImageCodec):
             return None
         return {"speed": 10}, self.DRAFT_RATIO[speed]
 
-    def decode(self, data: bytes) -> DecodedImage:
-        metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
-        try:
-            pixels = imagecodecs.avif_decode(data, numthreads=int(self.params["threads"]))
-        except Exception as exc:
-            raise FormatError(f"cannot decode the AVIF image ({' '.join(str(exc).split())}); the file is damaged") from None
-        if pixels.ndim == 3:
-            pixels = pixels[:, :, 0]
-        bits = av1_bit_depth(data) or (8 if pixels.dtype == np.uint8 else 16)
-        if (bits > 8) != (pixels.dtype != np.uint8):  # av1C and the AV1 stream disagree
-            raise FormatError(f"the AVIF's av1C property says {bits}-bit but its image decodes to {pixels.dtype} samples; the file is damaged")
-        return DecodedImage(np.ascontiguousarray(pixels), bits, metadata)
+    def read(self, data):
+        import imagecodecs
+
+        data, metadata = avifbox.unwrap(data, "AVIF", self.max_pixels)
+        decoded = imagecodecs.avif_decode(data, numthreads=int(self.params["threads"]))
+        return decoded[:, :, 0] if decoded.ndim == 3 else decoded, av1_bit_depth(data), metadata
 
     @classmethod
-    def sniff(cls, data: bytes) -> bool:
-        return sniff_avif(data)
+    def split_container(cls, data: bytes) -> tuple[int, int, int] | None:
+        return avifbox.split(data)
+
+    @classmethod
+    def container_of(cls, data: bytes) -> str:
+        return avifbox.layout(data)
 
 
 @hookimpl

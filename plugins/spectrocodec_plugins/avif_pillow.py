@@ -12,7 +12,8 @@ quality 100 is lossless for a 4:0:0 full-range picture (verified bit-exact), so 
 is quality 100. Pillow decodes AVIF to 8 bits only, so 10/12-bit AVIF files are refused by this
 backend with a pointer to the imagecodecs one.
 
-Metadata carrier: the same top-level ISOBMFF ``scdc`` box as the imagecodecs backend.
+Container and metadata carrier: the same as the imagecodecs backend (spectrocodec.kit.avifbox):
+the smallest standard file by default, the AVIF 1.2 ``mini`` form with ``container="compact"``.
 """
 
 from __future__ import annotations
@@ -20,70 +21,55 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, features
 
 from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError
-from spectrocodec.interfaces import DecodedImage, ImageCodec
+from spectrocodec.kit import avifbox
 
-from spectrocodec.kit import isobmff
-from .avif import BOX, av1_bit_depth, sniff_avif
-from spectrocodec.kit.image import gray, library_error, pixels
+from .avif import AvifCodec, av1_bit_depth
 
 
-class PillowAvifCodec(ImageCodec):
-    """AVIF through Pillow: uint8 (height, width) ↔ .avif bytes (+ a top-level scdc box)."""
+class PillowAvifCodec(AvifCodec):
+    """AVIF through Pillow: uint8 (height, width) ↔ .avif bytes (the same containers as AvifCodec)."""
 
-    name = "avif"
     backend = "pillow"
     preference = 5
-    extension = ".avif"
-    mime = "image/avif"
     bit_depths = (8,)
-    lossy = True
-    lossless = True
-    quality_range = (0, 100)
-    defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2}
 
     @classmethod
     def unavailable(cls, params: dict | None = None) -> str | None:
         try:
+            from PIL import features
+
             if features.check("avif"):
                 return None
         except Exception:
             pass
         return "this Pillow has no AVIF support (Pillow >= 11.2 built with libavif is needed)"
 
-    def encode(self, image: np.ndarray, bits: int, metadata: bytes) -> bytes:
-        self.check_bits(bits)
-        image = pixels(image, bits, self.name)
+    def write(self, image, bits, metadata):
+        from PIL import Image
+
         quality = 100 if self.params["lossless"] else int(round(float(self.params["quality"])))
         out = io.BytesIO()
         Image.fromarray(image, "L").save(
             out, format="AVIF", quality=quality, subsampling="4:0:0", range="full",
             speed=int(self.params["speed"]), max_threads=int(self.params["threads"]),
         )
-        return isobmff.append_box(out.getvalue(), BOX, metadata)
+        return avifbox.wrap(out.getvalue(), metadata, self.params["container"])
 
-    def decode(self, data: bytes) -> DecodedImage:
-        data = bytes(data)
-        metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
+    def read(self, data):
+        from PIL import Image
+
+        data, metadata = avifbox.unwrap(data, "AVIF", self.max_pixels)
         depth = av1_bit_depth(data)
         if depth is not None and depth > 8:
             raise FormatError(f"this AVIF image is {depth}-bit and Pillow decodes AVIF to 8 bits; decode it with the imagecodecs backend")
-        try:
-            with Image.open(io.BytesIO(data), formats=["AVIF"]) as picture:
-                picture.load()
-                if picture.mode not in ("L", "RGB", "RGBA", "LA"):
-                    picture = picture.convert("RGB")
-                decoded = np.asarray(picture)
-        except Exception as exc:
-            raise library_error("AVIF", exc) from None
-        return DecodedImage(gray(decoded), 8, metadata)
-
-    @classmethod
-    def sniff(cls, data: bytes) -> bool:
-        return sniff_avif(data)
+        with Image.open(io.BytesIO(data), formats=["AVIF"]) as picture:
+            picture.load()
+            if picture.mode not in ("L", "RGB", "RGBA", "LA"):
+                picture = picture.convert("RGB")
+            return np.asarray(picture), 8, metadata
 
 
 @hookimpl

@@ -36,10 +36,11 @@ from urllib.parse import quote
 from . import batch
 from ..core.errors import InputError
 from ..core.files import atomic_output, write_bytes
+from .args import fixed, num, vocoder_name
+from .metrics import RATE  # decoded outputs and the reference for the metrics: 16 kHz mono
 from .progress import Progress, format_duration
 
 DEFAULT_BITRATES = "2,3,6"  # kbps: codecs are compared at equal bitrate unless --quality is given
-RATE = 16000  # decoded outputs and the reference for the metrics: 16 kHz mono
 BROWSER_MIMES = {"image/avif", "image/webp", "image/png", "image/jpeg", "image/gif", "image/bmp"}
 DB_RANGE = 100.0  # the colour scale of the spectrograms spans this many dB below the loudest bin
 COLUMNS = [  # summary table: key, heading, digits (None: text)
@@ -64,12 +65,12 @@ class Config:
 
     @property
     def name(self) -> str:
-        quality = f"{_num(self.bitrate)}k" if self.bitrate is not None else "lossless" if self.quality is None else f"q{_num(self.quality)}"
+        quality = f"{num(self.bitrate)}k" if self.bitrate is not None else "lossless" if self.quality is None else f"q{num(self.quality)}"
         return f"{self.codec}-{quality}-{self.bits}bit"
 
     @property
     def label(self) -> str:
-        quality = f"{_num(self.bitrate)} kbps" if self.bitrate is not None else "lossless" if self.quality is None else f"quality {_num(self.quality)}"
+        quality = f"{num(self.bitrate)} kbps" if self.bitrate is not None else "lossless" if self.quality is None else f"quality {num(self.quality)}"
         return f"{self.codec}, {quality}, {self.bits}-bit"
 
 
@@ -85,10 +86,6 @@ class Item:
     channels: int = 0
     error: str = ""
     results: dict[str, dict] = field(default_factory=dict)  # config name → measurements
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 # -- building the run ---------------------------------------------------------------------------
@@ -138,17 +135,6 @@ def make_items(inputs: list[str], out: Path) -> list[Item]:
         used.add(slug.lower())
         items.append(Item(path, slug, relative.as_posix()))
     return items
-
-
-def resolve_vocoder(name: str) -> str:
-    """"auto" → the vocoder it picks for speecht5 features here; others checked to exist."""
-    from ..core.registry import Registry
-
-    registry = Registry.default()
-    if name == "auto":
-        return registry.auto_vocoder("speecht5").name
-    registry.get_class("vocoder", name)
-    return name
 
 
 def prepare(item: Item, out: Path, force: bool) -> None:
@@ -235,7 +221,7 @@ def run_one(source: str, folder: str, config: dict, settings: dict) -> dict:
     start = time.perf_counter()  # decoding and vocoding, not loading the vocoder (once per process)
     decoded = pipe.read(data)
     read_s = time.perf_counter() - start
-    vocoder, _ = batch.cached_vocoder(settings["vocoder"], decoded.header.feature["name"], settings["device"], {})
+    vocoder, _ = batch.cached_vocoder(settings["vocoder"], decoded.header.feature["name"], settings["device"])
     pipe.vocoder = vocoder
     start = time.perf_counter()
     waveform, out_rate = pipe.vocode(decoded)
@@ -345,7 +331,7 @@ def rd_plot(path: Path, items: list[Item], configs: list[Config]) -> None:
             values = [r[key] for r in rows if r.get(key) is not None]
             return float(np.mean(values)) if values else None
 
-        label = f"{_num(config.bitrate)}k" if config.bitrate is not None else "" if config.quality is None else _num(config.quality)
+        label = f"{num(config.bitrate)}k" if config.bitrate is not None else "" if config.quality is None else num(config.quality)
         series.setdefault(f"{config.codec} {config.bits}-bit", []).append((mean("kbps"), mean("pesq_wb"), mean("feature_mel_db"), label))
     fig = _figure(10.0, 3.6)
     axes = fig.subplots(1, 2)
@@ -433,14 +419,6 @@ def _url(*parts: str) -> str:
     return "/".join(quote(part) for part in parts)
 
 
-def _fmt(value: Any, digits: int | None) -> str:
-    if value is None:
-        return ""
-    if digits is None:
-        return str(value)
-    return f"{value:,.{digits}f}" if digits == 0 else f"{value:.{digits}f}"
-
-
 def _size(count: int) -> str:
     return f"{count} B" if count < 1000 else f"{count / 1000:.1f} kB" if count < 1_000_000 else f"{count / 1e6:.2f} MB"
 
@@ -481,7 +459,7 @@ def render(items: list[Item], configs: list[Config], settings: dict, failures: l
                     cells.append('<td data-value="101">lossless</td>')
                 else:
                     raw = "" if value is None else str(value)
-                    cells.append(f'<td data-value="{e(raw)}">{e(_fmt(value, digits))}</td>')
+                    cells.append(f'<td data-value="{e(raw)}">{e(fixed(value, digits, missing="", grouping=True))}</td>')
             out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
     out.append('<h2 id="rate-distortion">Rate–distortion</h2>'
@@ -520,11 +498,15 @@ def _item_html(item: Item, configs: list[Config]) -> str:
                  f"feature {result['feature_mel_db']:.2f} dB", f"output {result['output_mel_db']:.2f} dB",
                  f"encode {result['encode_s'] * 1000:.0f} ms, decode {result['decode_s']:.2f} s ({result['vocoder']})"]
         image = _url(item.slug, files["image"])
-        figures = [f'<figure><div class="scroll"><img class="pixels" src="{image}" alt="{e(config.name)} image"></div>'
-                   f'<figcaption>the encoded file itself ({e(result["mime"])}, <a href="{image}">{e(files["image"])}</a>), shown 2× high; low frequencies at the bottom</figcaption></figure>']
-        if "view" in files:
-            figures.append(f'<figure><div class="scroll"><img class="pixels" src="{_url(item.slug, files["view"])}" alt="{e(config.name)} as PNG"></div>'
-                           f'<figcaption>PNG rendering (not every browser shows {e(result["mime"])})</figcaption></figure>')
+        if "view" in files:  # a browser that reads the format shows the file itself, any other the PNG
+            picture = (f'<picture><source srcset="{image}" type="{e(result["mime"])}">'
+                       f'<img class="pixels" src="{_url(item.slug, files["view"])}" alt="{e(config.name)} image"></picture>')
+            caption = f"the encoded file itself where this browser reads {e(result['mime'])}, else a PNG rendering of its pixels"
+        else:
+            picture = f'<img class="pixels" src="{image}" alt="{e(config.name)} image">'
+            caption = f"the encoded file itself ({e(result['mime'])})"
+        figures = [f'<figure><div class="scroll">{picture}</div>'
+                   f'<figcaption>{caption}, <a href="{image}">{e(files["image"])}</a>, shown 2× high; low frequencies at the bottom</figcaption></figure>']
         parts.append(
             f'<article class="config" id="{e(anchor)}"><h3>{e(config.label)}</h3>'
             f'<p class="stats">' + "".join(f"<span>{e(s)}</span>" for s in stats) + "</p>"
@@ -548,7 +530,7 @@ def run(args: argparse.Namespace) -> int:
     bitrates = None if args.quality is not None else number_list(getattr(args, "bitrate", None) or DEFAULT_BITRATES, "bitrate")
     configs = make_configs(split_list(args.codec), number_list(args.quality, "quality") if args.quality is not None else None,
                            number_list(args.bits, "bits", int), note=lambda line: print(line, file=sys.stderr), bitrates=bitrates)
-    vocoder = resolve_vocoder(args.vocoder)
+    vocoder = vocoder_name(args.vocoder)
     settings = {"vocoder": vocoder, "device": args.device, "range": args.range}
     items = make_items(args.inputs, out)
     out.mkdir(parents=True, exist_ok=True)
