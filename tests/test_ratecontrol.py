@@ -11,7 +11,7 @@ from spectrocodec.core import fileformat, mapping, ratecontrol
 from spectrocodec.core.errors import FormatError, InputError
 from spectrocodec.core.pipeline import Pipeline
 
-from conftest import SAMPLE, run_cli
+from helpers import SAMPLE, run_cli
 
 LOSSY = [("avif", {}), ("webp", {"bits": 8}), ("jxl", {}), ("heic", {}), ("jpeg2000", {})]
 

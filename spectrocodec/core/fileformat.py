@@ -30,6 +30,10 @@ is left out and a flag bit says so::
                   0-127 must be understood (a reader refuses one it does not know: the file needs
                   a newer spectrocodec); tags 128-255 are optional (an unknown one is skipped).
 
+Extension fields declared (``EXTENSIONS``): tag 1 is left to the channel layout (multichannel work); tag 2 (required) the
+mapping's companding curve, u8 in 1/16 (absent: 1, linear); tag 130 (optional) the codec quality
+the encoder used, u8 0-100 (what --bitrate chose).
+
 Extension fields are how new Header fields join the format without a new version: a field is
 declared once in ``EXTENSIONS`` (tag, Header attribute, default, to-bytes, from-bytes) and is
 written only when it differs from its default, so files that do not use it stay as small.
