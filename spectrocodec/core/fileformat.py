@@ -30,9 +30,12 @@ is left out and a flag bit says so::
                   0-127 must be understood (a reader refuses one it does not know: the file needs
                   a newer spectrocodec); tags 128-255 are optional (an unknown one is skipped).
 
-Extension fields declared (``EXTENSIONS``): tag 1 is left to the channel layout (multichannel work); tag 2 (required) the
-mapping's companding curve, u8 in 1/16 (absent: 1, linear); tag 130 (optional) the codec quality
-the encoder used, u8 0-100 (what --bitrate chose).
+Extension fields in use: tag 1, ``layout`` (how channels are stored, channels.py): one byte,
+the index in channels.LAYOUTS (0 mono, 1 planar, 2 midside, 3 copies); absent means "mono" (one
+plane: the input, or its downmix when channels > 1, as every earlier file). Required (< 128): a
+reader that does not know it would decode a multichannel picture wrongly.
+Tag 2 (required), ``curve``: the mapping's companding exponent, u8 in 1/16 (absent: 1, linear).
+Tag 130 (optional), ``quality``: the codec quality the encoder used, u8 0-100 (what --bitrate chose).
 
 Extension fields are how new Header fields join the format without a new version: a field is
 declared once in ``EXTENSIONS`` (tag, Header attribute, default, to-bytes, from-bytes) and is
@@ -72,7 +75,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import FormatError
+from .channels import LAYOUTS, check_layout
+from .errors import FormatError, InputError
 
 VERSION = 2
 VERSIONS = (1, 2)  # what unpack reads
@@ -107,6 +111,7 @@ class Header:
     channels: int = 1
     feature: dict[str, Any] = field(default_factory=lambda: {"name": "speecht5"})
     version: int = VERSION
+    layout: str = "mono"  # how channels are stored (channels.py); "mono": one plane, downmixed as before
     curve: float = 1.0  # the mapping's companding exponent (mapping.to_image), 1/16 steps; 1 = linear
     quality: float | None = None  # the codec quality the encoder used (rate control's choice), if recorded
 
@@ -120,7 +125,7 @@ class Header:
             "version": self.version, "bits": self.bits, "range": [self.lo, self.hi],
             "range_mode": self.range_mode, "sample_rate": self.sample_rate,
             "num_samples": self.num_samples, "channels": self.channels, "feature": self.feature,
-            "curve": self.curve, "quality": self.quality,
+            "layout": self.layout, "curve": self.curve, "quality": self.quality,
         }
 
 
@@ -140,6 +145,12 @@ def json_extension(tag: int, name: str, default: Any) -> Extension:
     """An Extension whose value is stored as compact JSON (any JSON-able value)."""
     return Extension(tag, name, default, lambda value: json.dumps(value, separators=(",", ":")).encode(),
                      lambda raw: json.loads(raw.decode("utf-8")))
+
+
+def _layout(raw: bytes) -> str:
+    if len(raw) != 1 or raw[0] >= len(LAYOUTS):
+        raise ValueError(f"unknown channel layout {raw.hex()}")
+    return LAYOUTS[raw[0]]
 
 
 def curve_code(curve: float) -> int:
@@ -162,10 +173,11 @@ def _quality(raw: bytes) -> float:
     return float(raw[0])
 
 
-EXTENSIONS: list[Extension] = [  # add new Header fields here, e.g. json_extension(1, "layout", "mono")
-    # tag 1 is taken by the channel layout (multichannel work); 2: the companding curve, required
-    # (a reader that ignored it would decode wrong features); 130: the encoder's quality, optional
+EXTENSIONS: list[Extension] = [  # add new Header fields here
+    Extension(1, "layout", "mono", lambda value: bytes([LAYOUTS.index(value)]), _layout),
+    # 2: the companding curve, required (a reader that ignored it would decode wrong features)
     Extension(2, "curve", 1.0, lambda value: bytes([curve_code(value)]), _curve),
+    # 130: the encoder's quality (what --bitrate chose), optional: informational only
     Extension(130, "quality", None, lambda value: bytes([int(round(min(100.0, max(0.0, value))))]), _quality),
 ]
 
@@ -236,6 +248,8 @@ def pack(header: Header, version: int = VERSION) -> bytes:
 
 
 def _pack_v1(header: Header) -> bytes:
+    if header.layout != "mono":
+        raise FormatError(f"metadata version 1 cannot store channel layout '{header.layout}'; write version {VERSION}")
     flags = 1 if header.range_mode == "adaptive" else 0
     return (HEAD_V1.pack(1, flags, header.bits, header.lo, header.hi) + _varint(header.sample_rate)
             + _varint(header.num_samples) + _varint(header.channels) + _pack_config(header.feature))
@@ -385,6 +399,10 @@ def validate(header: Header) -> None:
         raise FormatError(f"spectrocodec metadata claims {header.num_samples} samples; the file is damaged")
     if not 1 / 16 <= header.curve <= 255 / 16:
         raise FormatError(f"spectrocodec metadata has an invalid companding curve {header.curve}; the file is damaged")
+    try:
+        check_layout(header.layout, header.channels)
+    except InputError as exc:
+        raise FormatError(f"spectrocodec metadata: {exc}; the file is damaged") from None
     if header.range_mode not in ("adaptive", "fixed"):
         raise FormatError(f"unknown range mode '{header.range_mode}'")
     name = str(header.feature.get("name", ""))
