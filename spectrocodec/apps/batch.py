@@ -319,7 +319,7 @@ def _run(command: str, func: Callable[..., dict], pairs: list[tuple[Path, Path]]
             failures.append((Path(task[0]), result))
             bar.write(f"failed: {task[0]}: {result['error']}")
     verb = {"encode": "encoded", "decode": "decoded"}[command]
-    parts = [f"{verb} {done} file(s) into {out} in {format_duration(bar.elapsed)}"]
+    parts = [f"{verb} {done} file(s) into {args.output if urls.is_url(args.output) else out} in {format_duration(bar.elapsed)}"]
     if command == "encode" and done and total_seconds:
         parts[0] += f" ({total_bytes / 1000:.1f} kB for {total_seconds:.1f} s of audio, {total_bytes * 8 / total_seconds / 1000:.2f} kbps)"
     if vocoders:
