@@ -158,7 +158,8 @@ def encode_file(source: str, output: str, settings: dict) -> dict:
     from ..core import api
     from ..core.files import write_bytes
 
-    data = api.encode(source, codec=settings["codec"], bits=settings["bits"], range=settings["range"])
+    data = api.encode(source, codec=settings["codec"], bits=settings["bits"], range=settings["range"],
+                      channels=settings.get("channels", "keep"))
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     write_bytes(output, data, force=settings["force"])
     return {"ok": True, "bytes": len(data), "seconds": sf.info(source).duration}
@@ -232,7 +233,7 @@ def run_encode(args: argparse.Namespace) -> int:
                            speed=args.speed, container=getattr(args, "container", None), **parse_params(args.param))
     codec.check_bits(args.bits)
     settings = {"codec": codec.get_config() | {"backend": codec.backend}, "bits": args.bits,
-                "range": args.range, "force": args.force}
+                "range": args.range, "force": args.force, "channels": getattr(args, "channels", "keep")}
     if urls.is_url(args.input) or urls.is_url(args.output):  # fsspec URLs: s3://, gs://, file://...
         return _run_urls("encode", encode_file, AUDIO_EXTENSIONS, codec.extension, settings, args, None)
     source = Path(args.input)

@@ -40,12 +40,12 @@ from typing import Any, Iterable
 
 from ..core.errors import InputError
 from .args import fixed, num, vocoder_name
-from .metrics import RATE  # the reference and every decoded output: 16 kHz mono
+from .metrics import RATE  # the reference and every decoded output: 16 kHz, the input's channels
 from .progress import format_duration
 
 OPUS_TOOLS = ("opusenc", "opusdec")
 COLUMNS = [
-    "input", "config", "family", "kind", "codec", "bits", "range", "quality", "vocoder", "opus_kbps",
+    "input", "config", "family", "kind", "codec", "bits", "range", "quality", "vocoder", "opus_kbps", "channels",
     "duration_s", "bytes", "kbps", "payload_bytes", "metadata_bytes", "container_bytes",
     "feature_mel_db", "pesq_wb", "stoi", "output_mel_db",
     "encode_s", "decode_s", "encode_xrt", "decode_xrt",
@@ -168,12 +168,20 @@ def run(args) -> int:
 # -- measuring ----------------------------------------------------------------------------------
 @dataclass
 class Reference:
-    """An input as every configuration sees it: 16 kHz mono float32, as a WAV file and its features."""
+    """An input as every configuration sees it: 16 kHz float32 with the input's channels as a WAV
+    file (what spectrocodec and opusenc encode, every channel kept), its mono downmix (what PESQ,
+    STOI and copy synthesis use) and the downmix's features; for several channels, each channel's
+    features too (distortions are then the mean over the channels)."""
 
     name: str
     wav: Path
-    samples: Any  # float32 (samples,)
-    features: Any  # float32 (frames, 80)
+    samples: Any  # float32 (samples,), the downmix
+    features: Any  # float32 (frames, 80), of the downmix
+    channel_features: Any = None  # float32 (channels, frames, 80) for a multichannel input, else None
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.channel_features is None else len(self.channel_features)
 
     @property
     def duration(self) -> float:
@@ -181,28 +189,41 @@ class Reference:
 
 
 def make_reference(source: Path, workdir: Path, extractor) -> Reference:
-    """Read ``source``, mix to mono, resample to 16 kHz, write it as a float WAV (what opusenc and
-    spectrocodec encode), and extract its features."""
+    """Read ``source``, resample to 16 kHz, write it as a float WAV (what opusenc and spectrocodec
+    encode), and extract the features of its downmix and, with several channels, of each channel."""
+    import numpy as np
     import soundfile as sf
 
     from ..core.audio import read_audio, resample, to_mono
 
     audio, rate = read_audio(source)
-    samples = resample(to_mono(audio), rate, RATE)
+    audio = resample(audio, rate, RATE)
     wav = workdir / f"{source.stem}.ref.wav"
-    sf.write(str(wav), samples, RATE, subtype="FLOAT")
-    samples, _ = sf.read(str(wav), dtype="float32")
-    return Reference(source.stem, wav, samples, extractor.extract(samples, RATE))
+    sf.write(str(wav), audio, RATE, subtype="FLOAT")
+    audio, _ = sf.read(str(wav), dtype="float32", always_2d=True)
+    samples = to_mono(audio)
+    per_channel = None if audio.shape[1] == 1 else np.stack([extractor.extract(audio[:, c], RATE) for c in range(audio.shape[1])])
+    return Reference(source.stem, wav, samples, extractor.extract(samples, RATE), per_channel)
 
 
 def end_to_end(ref: Reference, output, extractor) -> dict[str, float | None]:
-    """PESQ-WB, STOI and re-analysed mel distortion of a 16 kHz output against the reference."""
+    """PESQ-WB, STOI (of the downmix) and re-analysed mel distortion (of each channel, when the
+    output has the reference's channels) of a 16 kHz output (samples,) or (samples, channels)."""
+    import numpy as np
+
     from . import metrics
+    from ..core.audio import to_mono
     from ..core.pipeline import fit_length
 
-    output = fit_length(output, len(ref.samples))
+    if np.ndim(output) == 2 and ref.channel_features is not None and output.shape[1] == ref.channels:
+        heard = np.stack([extractor.extract(output[:, c], RATE) for c in range(ref.channels)])
+        distortion = metrics.mel_distortion_db(ref.channel_features, heard)
+    else:
+        output = to_mono(output)
+        distortion = metrics.mel_distortion_db(ref.features, extractor.extract(output, RATE))
+    output = fit_length(to_mono(output), len(ref.samples))
     return {"pesq_wb": metrics.pesq_wb(ref.samples, output, RATE), "stoi": metrics.stoi(ref.samples, output, RATE),
-            "output_mel_db": metrics.mel_distortion_db(ref.features, extractor.extract(output, RATE))}
+            "output_mel_db": distortion}
 
 
 def _timed(func, *args, **kwargs) -> tuple[Any, float]:
@@ -238,7 +259,7 @@ def measure_image(config: Config, ref: Reference, workdir: Path, extractor, devi
     image = (keep or workdir) / f"{ref.name}.{stem}{codec.extension}"
     image.write_bytes(data)
     row: dict[str, Any] = {"bytes": len(data), "encode_s": encode_s, **container_split(data),
-                           "feature_mel_db": metrics.mel_distortion_db(ref.features, api.read_features(data).features)}
+                           "feature_mel_db": _image_distortion(ref, api.read_features(data).features)}
     if config.vocoder != "none":
         (output, _), row["decode_s"] = _timed(api.decode, data, vocoder=config.vocoder, device=device)
         row.update(end_to_end(ref, output, extractor))
@@ -252,6 +273,17 @@ def measure_image(config: Config, ref: Reference, workdir: Path, extractor, devi
             row["cli_decode_s"] = _process(_spectrocodec("decode", str(cli_image), "-o", str(workdir / "cli.wav"),
                                                          "--vocoder", config.vocoder, "--device", device, "-f", "-q"))
     return row
+
+
+def _image_distortion(ref: Reference, features) -> float:
+    """Feature distortion of what an image holds against the reference (per channel when both have them)."""
+    import numpy as np
+
+    from . import metrics
+
+    if ref.channel_features is not None and np.ndim(features) == 3:
+        return metrics.mel_distortion_db(ref.channel_features, features)
+    return metrics.mel_distortion_db(ref.features, features if np.ndim(features) == 2 else np.mean(features, axis=0))
 
 
 def measure_copy(config: Config, ref: Reference, extractor, device: str) -> dict[str, Any]:
@@ -273,7 +305,7 @@ def measure_opus(config: Config, ref: Reference, workdir: Path, extractor) -> di
     if rate != RATE:
         raise RuntimeError(f"opusdec wrote {rate} Hz, not {RATE}")
     return {"bytes": len(data), "cli_encode_s": encode_s, "cli_decode_s": decode_s, **container_split(data),
-            **end_to_end(ref, output.mean(axis=1), extractor)}
+            **end_to_end(ref, output, extractor)}
 
 
 def container_split(data: bytes) -> dict[str, int]:
@@ -330,7 +362,7 @@ def measure(config: Config, ref: Reference, workdir: Path, extractor, device: st
            "bits": config.bits or "", "range": config.range if config.kind == "image" else "",
            "quality": "" if config.quality is None else config.quality,
            "vocoder": "" if config.kind == "opus" else config.vocoder,
-           "opus_kbps": config.kbps or "", "duration_s": ref.duration, **values}
+           "opus_kbps": config.kbps or "", "duration_s": ref.duration, "channels": ref.channels, **values}
     if "bytes" in row:
         row["kbps"] = row["bytes"] * 8 / ref.duration / 1000
     for step in ("encode", "decode", "cli_encode", "cli_decode"):

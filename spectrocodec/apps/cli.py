@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--lossless", action="store_true", help="lossless image (where the codec has a lossless mode)")
     enc.add_argument("--bits", type=int, default=10, help="bits per pixel: 8, 10 or 12; up to 16 for jxl, jpeg2000, png (default 10)")
     enc.add_argument("--range", choices=("adaptive", "fixed"), default="adaptive", help="feature range: the file's own min/max (default) or fixed [-11, 4]")
+    enc.add_argument("--channels", default="keep", help="keep (default: every channel, 1-8, stored as the file suits; docs/channels.md), mono (downmix), or a layout: planar, midside, copies")
     enc.add_argument("--speed", type=int, help="encoder speed where the codec has one (avif: 0 slowest/best .. 10 fastest)")
     enc.add_argument("--container", choices=("standard", "compact"), help="avif: the file layout: standard (default; every AVIF reader opens it) or compact (the AVIF 1.2 mini header, ~190 bytes smaller; Chromium and spectrocodec read it, most other readers do not yet)")
     enc.add_argument("--param", action="append", metavar="KEY=VALUE", help="other codec parameter (repeatable)")
@@ -87,6 +88,29 @@ def build_parser() -> argparse.ArgumentParser:
     bch.add_argument("--no-cli", action="store_true", help="skip timing whole 'python -m spectrocodec' processes (faster)")
     engines.add_arguments(bch)
 
+    fin = sub.add_parser("finetune", help="fine-tune the HiFi-GAN vocoder on codec-degraded mels (needs [train])", description="Train SpeechT5's HiFi-GAN on mels that went through a real codec round trip, against the original audio; RUN_DIR/vocoder loads with 'decode --vocoder hifigan --vocoder-weights RUN_DIR/vocoder'. Running again with a larger --steps resumes. See docs/finetune.md.")
+    fin.add_argument("data", nargs="+", metavar="DATA", help="audio files and/or folders (recursively); a few are held out for validation")
+    fin.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder: checkpoint, metrics.csv, samples/, vocoder/")
+    fin.add_argument("--steps", type=int, required=True, help="total training steps (a larger number on an existing run resumes it)")
+    fin.add_argument("--batch-size", type=int, default=16, help="segments per step (default 16)")
+    fin.add_argument("--segment-frames", type=int, default=32, help="frames (16 ms) per training segment (default 32 = 8192 samples)")
+    fin.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train (default auto: CUDA when present, with mixed precision)")
+    fin.add_argument("--init", metavar="HUB_ID|DIR|random", help="starting weights (default microsoft/speecht5_hifigan when in the local Hugging Face cache, else random)")
+    fin.add_argument("--generator", metavar="JSON", help="SpeechT5HifiGanConfig fields for random weights, e.g. '{\"upsample_initial_channel\": 64}'")
+    fin.add_argument("--disc-scale", type=float, default=1.0, help="discriminator width multiplier (default 1: HiFi-GAN's)")
+    fin.add_argument("--codec", default="avif", help="codec of the round trips (default avif)")
+    fin.add_argument("--quality", default="30,70", metavar="LO,HI", help="codec qualities drawn from this range (default 30,70)")
+    fin.add_argument("--bits", type=int, default=10, help="bits per pixel of the round trips (default 10)")
+    fin.add_argument("--variants", type=int, default=4, help="codec round trips per file, cached (default 4)")
+    fin.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate (default 2e-4)")
+    fin.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints and exports (default 500)")
+    fin.add_argument("--validate-every", type=int, default=1000, help="steps between validations (default 1000)")
+    fin.add_argument("--val-files", type=int, default=-1, help="files held out (default: 1 in 20, 1 to 4; none with a single file)")
+    fin.add_argument("--workers", type=int, default=0, help="processes for the codec round trips (default: one per CPU core)")
+    fin.add_argument("--cache", metavar="DIR", help="where round trips are cached (default RUN_DIR/cache)")
+    fin.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    fin.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
     plg = sub.add_parser("plugins", help="list feature extractors, codecs and vocoders", description="List every installed plugin by kind, with its status and capabilities.")
     plg.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -100,8 +124,10 @@ def _version() -> str:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     from ..core import api
+    from ..core.channels import check_choice
     from ..core.files import check_output, write_bytes
 
+    check_choice(args.channels)
     source = Path(args.input)
     if source.is_dir() or engines.urls.is_url(args.input):
         from . import batch
@@ -112,16 +138,17 @@ def cmd_encode(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else source.with_suffix(codec.extension)
     check_output(output, args.force, inputs=(source,))
     codec.check_bits(args.bits)
-    data = api.encode(source, codec=codec.get_config() | {"backend": codec.backend}, bits=args.bits, range=args.range)
+    data = api.encode(source, codec=codec.get_config() | {"backend": codec.backend}, bits=args.bits, range=args.range,
+                      channels=args.channels)
     write_bytes(output, data, force=args.force)
     if not args.quiet:
         details = api.info(data)
-        if details["channels"] > 1:
+        if details["channels"] > 1 and details["layout"] == "mono":
             print(f"spectrocodec: note: {source} has {details['channels']} channels, downmixed to mono "
                   f"('spectrocodec info' shows the original count)", file=sys.stderr)
         kbps = f"{details['kbps']:.2f} kbps" if details["kbps"] else "n/a kbps"
         print(f"{output}: {len(data)} bytes, {details['duration_s']:.2f} s, {kbps} "
-              f"({codec.name}, {args.bits}-bit, {args.range} range)")
+              f"({codec.name}, {args.bits}-bit, {args.range} range{channel_note(details)})")
     return 0
 
 
@@ -148,6 +175,15 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+LAYOUT_TEXT = {"mono": "downmixed to mono", "planar": "planar (one strip per channel)",
+               "midside": "midside (mid strip, then side strip)", "copies": "copies (one strip, every channel the same)"}
+
+
+def channel_note(details: dict) -> str:
+    """", 2 channels midside" for a file that keeps channels, "" for mono."""
+    return "" if details["layout"] == "mono" else f", {details['channels']} channels {details['layout']}"
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from ..core import api
 
@@ -165,6 +201,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"duration:    {details['duration_s']:.3f} s",
         f"size:        {details['bytes']} bytes, {kbps}",
         f"original:    {details['sample_rate']} Hz, {details['channels']} channel(s), {details['num_samples']} samples",
+        f"channels:    {LAYOUT_TEXT.get(details['layout'], details['layout']) if details['channels'] > 1 or details['layout'] != 'mono' else 'mono'}",
         f"features:    {json.dumps(details['feature'])}",
         "metadata:    " + ("none (plain audio-avif image: fixed range, 8-bit assumed)" if details["legacy"] else f"spectrocodec format version {details['format_version']}"),
     ]
@@ -231,8 +268,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench.run(args)
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from . import finetune
+
+    return finetune.run(args)
+
+
 COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "plugins": cmd_plugins,
-            "report": cmd_report, "bench": cmd_bench}
+            "report": cmd_report, "bench": cmd_bench, "finetune": cmd_finetune}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,8 +9,11 @@ For each input (audio files, and audio files found recursively in folders) and e
     <input>/original.wav        the input as WAV (its own rate and channels), to listen to
     <input>/<config>.avif       the encoded file (shown on the page: it is a picture)
     <input>/<config>.view.png   a PNG rendering, for formats browsers cannot show (jxl, heic...)
-    <input>/<config>.wav        the decoded audio (16 kHz)
+    <input>/<config>.wav        the decoded audio (16 kHz, every channel the file kept: the
+                                page's player plays stereo and multichannel WAV as such)
     <input>/<config>.spec.png   spectrograms: original, the image's features, the decoded audio
+                                (channel 1 of a multichannel input; distortions are averaged over
+                                the channels, PESQ/STOI are of the downmix)
     <input>/<config>.json       that configuration's measurements (written last: its presence
                                 means the rest is complete; reused by the next run unless --force)
 
@@ -218,21 +221,29 @@ def run_one(source: str, folder: str, config: dict, settings: dict) -> dict:
     decode_s = read_s + time.perf_counter() - start
     write_wav(folder_path / files["audio"], waveform, out_rate, force=True)
 
-    heard = extractor.extract(waveform, out_rate)
+    image_features = decoded.features
+    if image_features.ndim == 3:  # channels kept: measured channel by channel, drawn for channel 1
+        original, heard = (np.stack([extractor.extract(a[:, c], r) for c in range(a.shape[1])])
+                           for a, r in ((audio, rate), (waveform, out_rate)))
+    else:
+        heard = extractor.extract(waveform, out_rate)
+    waveform = to_mono(waveform)  # PESQ and STOI: the downmix against the downmixed reference
     seconds = audio.shape[0] / rate
     result = {
         "input": source, "config": name, "codec": config["codec"], "quality": config["quality"],
         "bits": config["bits"], "range": settings["range"], "vocoder": f"{vocoder.name} on {getattr(vocoder, 'device_name', settings['device'])}",
         "seconds": seconds, "bytes": len(data), "kbps": len(data) * 8 / seconds / 1000,
         "width": decoded.width, "height": decoded.height, "mime": config["mime"],
-        "feature_mel_db": metrics.mel_distortion_db(original, decoded.features),
+        "feature_mel_db": metrics.mel_distortion_db(original, image_features),
         "output_mel_db": metrics.mel_distortion_db(original, heard),
+        "channels": decoded.header.channels, "layout": decoded.header.layout,
         "pesq_wb": metrics.pesq_wb(reference, waveform, RATE) if out_rate == RATE else None,
         "stoi": metrics.stoi(reference, waveform, RATE) if out_rate == RATE else None,
         "encode_s": encode_s, "decode_s": decode_s,
     }
     spectrograms(folder_path / files["spectrogram"],
-                 [("original", original), (f"the image ({name})", decoded.features), (f"decoded audio ({vocoder.name})", heard)],
+                 [(title + ("" if image_features.ndim == 2 else f", channel 1 of {len(image_features)}"), panel[0] if image_features.ndim == 3 else panel)
+                  for title, panel in (("original", original), (f"the image ({name})", image_features), (f"decoded audio ({vocoder.name})", heard))],
                  extractor.bin_frequencies(), extractor.hop_length / extractor.sample_rate)
     if config["mime"] not in BROWSER_MIMES:
         files["view"] = f"{name}.view.png"
