@@ -195,6 +195,8 @@ def decode_batch(tasks: list[tuple]) -> list[dict]:
                                         weights=settings.get("weights"), **settings["params"])  # as decode_file
         except Exception:
             continue  # decode_file below reports this file's error, in its own words
+        if features.features.ndim != 2:
+            continue  # several channels: Pipeline.vocode batches them itself, in decode_file
         entry = groups.setdefault(id(vocoder), (vocoder, [], []))
         entry[1].append(index)
         entry[2].append(features.features)
