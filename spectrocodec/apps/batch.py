@@ -195,6 +195,8 @@ def decode_batch(tasks: list[tuple]) -> list[dict]:
                                         weights=settings.get("weights"), **settings["params"])  # as decode_file
         except Exception:
             continue  # decode_file below reports this file's error, in its own words
+        if features.features.ndim != 2:
+            continue  # several channels: Pipeline.vocode batches them itself, in decode_file
         entry = groups.setdefault(id(vocoder), (vocoder, [], []))
         entry[1].append(index)
         entry[2].append(features.features)
@@ -326,7 +328,7 @@ def _run(command: str, func: Callable[..., dict], pairs: list[tuple[Path, Path]]
             failures.append((Path(task[0]), result))
             bar.write(f"failed: {task[0]}: {result['error']}")
     verb = {"encode": "encoded", "decode": "decoded"}[command]
-    parts = [f"{verb} {done} file(s) into {out} in {format_duration(bar.elapsed)}"]
+    parts = [f"{verb} {done} file(s) into {args.output if urls.is_url(args.output) else out} in {format_duration(bar.elapsed)}"]
     if command == "encode" and done and total_seconds:
         parts[0] += f" ({total_bytes / 1000:.1f} kB for {total_seconds:.1f} s of audio, {total_bytes * 8 / total_seconds / 1000:.2f} kbps)"
     if vocoders:
