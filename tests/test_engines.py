@@ -102,7 +102,8 @@ def test_url_folders_memory_filesystem(encoded, capsys):
     for path in local.rglob("*.avif"):
         assert fs.cat(f"/engines-out/{path.relative_to(local).as_posix()}") == path.read_bytes()
     assert main(["encode", "memory://engines-in", "-o", "memory://engines-out", "-j", "1"]) == 0
-    assert "4 already done, skipped" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "4 already done, skipped" in err and "into memory://engines-out" in err
 
 
 # -- on a local Ray cluster ------------------------------------------------------------------------
@@ -128,6 +129,13 @@ def test_ray_encode_decode_same_bytes(ray_cluster, encoded, tmp_path, capsys):
     assert main(["decode", str(local), "-o", str(tmp_path / "wav-local"), "-j", "1", *decode]) == 0
     assert main(["decode", str(local), "-o", str(tmp_path / "wav-ray"), "--engine", "ray", *decode]) == 0
     same_tree(tmp_path / "wav-local", tmp_path / "wav-ray")
+
+
+def test_ray_device_cuda_without_gpu(ray_cluster, encoded, tmp_path, capsys):
+    assert main(["decode", str(encoded[1]), "-o", str(tmp_path / "out"), "--engine", "ray", "--device", "cuda",
+                 "--vocoder", "griffinlim"]) == 2
+    assert "--device cuda: the Ray cluster has no GPU" in capsys.readouterr().err
+    assert not list((tmp_path / "out").rglob("*.wav"))
 
 
 def test_ray_bad_file_reported_others_done(ray_cluster, encoded, tmp_path, capsys):

@@ -159,7 +159,7 @@ def encode_file(source: str, output: str, settings: dict) -> dict:
     from ..core.files import write_bytes
 
     data = api.encode(source, codec=settings["codec"], bits=settings["bits"], range=settings["range"],
-                      channels=settings.get("channels", "keep"))
+                      bitrate=settings.get("bitrate"), channels=settings.get("channels", "keep"))
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     write_bytes(output, data, force=settings["force"])
     return {"ok": True, "bytes": len(data), "seconds": sf.info(source).duration}
@@ -195,6 +195,8 @@ def decode_batch(tasks: list[tuple]) -> list[dict]:
                                         weights=settings.get("weights"), **settings["params"])  # as decode_file
         except Exception:
             continue  # decode_file below reports this file's error, in its own words
+        if features.features.ndim != 2:
+            continue  # several channels: Pipeline.vocode batches them itself, in decode_file
         entry = groups.setdefault(id(vocoder), (vocoder, [], []))
         entry[1].append(index)
         entry[2].append(features.features)
@@ -229,11 +231,17 @@ def run_encode(args: argparse.Namespace) -> int:
     from ..core import api
     from .args import parse_params
 
+    from ..core.ratecontrol import check_bitrate
+
+    bitrate = getattr(args, "bitrate", None)
+    check_bitrate(bitrate, quality=args.quality, lossless=args.lossless)
     codec = api.make_codec(args.codec, args.quality, args.lossless, args.backend,
                            speed=args.speed, container=getattr(args, "container", None), **parse_params(args.param))
+    check_bitrate(bitrate, codec)
     codec.check_bits(args.bits)
     settings = {"codec": codec.get_config() | {"backend": codec.backend}, "bits": args.bits,
-                "range": args.range, "force": args.force, "channels": getattr(args, "channels", "keep")}
+                "range": args.range, "force": args.force, "channels": getattr(args, "channels", "keep"),
+                "bitrate": bitrate}
     if urls.is_url(args.input) or urls.is_url(args.output):  # fsspec URLs: s3://, gs://, file://...
         return _run_urls("encode", encode_file, AUDIO_EXTENSIONS, codec.extension, settings, args, None)
     source = Path(args.input)
@@ -320,7 +328,7 @@ def _run(command: str, func: Callable[..., dict], pairs: list[tuple[Path, Path]]
             failures.append((Path(task[0]), result))
             bar.write(f"failed: {task[0]}: {result['error']}")
     verb = {"encode": "encoded", "decode": "decoded"}[command]
-    parts = [f"{verb} {done} file(s) into {out} in {format_duration(bar.elapsed)}"]
+    parts = [f"{verb} {done} file(s) into {args.output if urls.is_url(args.output) else out} in {format_duration(bar.elapsed)}"]
     if command == "encode" and done and total_seconds:
         parts[0] += f" ({total_bytes / 1000:.1f} kB for {total_seconds:.1f} s of audio, {total_bytes * 8 / total_seconds / 1000:.2f} kbps)"
     if vocoders:
