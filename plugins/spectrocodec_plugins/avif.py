@@ -51,6 +51,8 @@ class AvifCodec(ImageCodec):
     lossless = True
     quality_range = (0, 100)
     defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2}
+    limits = {"speed": (0, 10), "threads": (1, 64)}  # libgomp crashes on threads=100000
+    max_encode_pixels = 80 * 2_700_000  # 12.0 h of speecht5 frames: libaom fails from ~13.6 h (issue 15)
 
     def encode(self, image: np.ndarray, bits: int, metadata: bytes) -> bytes:
         self.check_bits(bits)

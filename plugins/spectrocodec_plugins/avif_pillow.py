@@ -44,6 +44,7 @@ class PillowAvifCodec(ImageCodec):
     lossless = True
     quality_range = (0, 100)
     defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2}
+    limits = {"speed": (0, 10), "threads": (1, 64)}
 
     @classmethod
     def unavailable(cls, params: dict | None = None) -> str | None:

@@ -90,6 +90,7 @@ class Jpeg2000Codec(ImageCodec):
     lossless = True
     quality_range = (0, 100)
     defaults = {"quality": 45, "lossless": False, "threads": 2}
+    limits = {"threads": (1, 64)}
 
     def encode(self, image: np.ndarray, bits: int, metadata: bytes) -> bytes:
         self.check_bits(bits)

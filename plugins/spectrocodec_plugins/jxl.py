@@ -184,6 +184,7 @@ class JxlCodec(ImageCodec):
     lossless = True
     quality_range = (0, 100)
     defaults = {"quality": 80, "lossless": False, "effort": 7, "threads": 2}
+    limits = {"effort": (1, 9), "threads": (1, 64)}
 
     def __init__(self, **params) -> None:
         super().__init__(**params)

@@ -17,8 +17,8 @@ Quality: 0-100 is libwebp's own quality factor (``-q`` of cwebp), 0-99 lossy; 10
 libwebp's effort: slower, smaller files (lossy m6 is ~8 % smaller than m4); lossless uses
 libwebp's effort 75 (``-z``-like; effort 100 with method 6 is ~30 times slower for < 0.1 %).
 
-WebP pictures are at most 16383 x 16383 pixels: ``max_width`` is 16383 (longer spectrograms are
-folded into strips by the pipeline).
+WebP pictures are at most 16383 x 16383 pixels, and imagecodecs writes at most 16382 on a side:
+``max_width`` is 16382 (longer spectrograms, from 262 s, are folded into strips by the pipeline).
 
 Metadata carrier: the file is written as an *extended* WebP (RIFF ``WEBP`` with a ``VP8X`` header
 chunk, no feature flags set, canvas = the picture size) followed by the image chunk (``VP8 `` or
@@ -42,6 +42,7 @@ from spectrocodec.kit.image import check_size, gray, library_error, pixels
 
 CHUNK = b"SCDC"
 MAX_SIDE = 16383  # WebP's limit on either dimension (14-bit sizes)
+MAX_ENCODE_SIDE = MAX_SIDE - 1  # imagecodecs' webp_encode refuses a side of 16383 ("invalid data shape")
 
 
 def sniff_webp(data: bytes) -> bool:
@@ -108,7 +109,7 @@ class WebpCodec(ImageCodec):
     lossy = True
     lossless = True
     quality_range = (0, 100)
-    max_width = MAX_SIDE
+    max_width = MAX_ENCODE_SIDE  # longer audio is folded into strips (~4.4 min each, up to 204 strips: 14.8 h)
     defaults = {"quality": 80, "lossless": False, "method": 6}
 
     def __init__(self, **params) -> None:
@@ -121,8 +122,8 @@ class WebpCodec(ImageCodec):
         self.check_bits(bits)
         image = pixels(image, bits, self.name)
         height, width = image.shape
-        if width > MAX_SIDE or height > MAX_SIDE:
-            raise PluginError(f"WebP pictures are at most {MAX_SIDE} x {MAX_SIDE} pixels, not {width} x {height}; use avif, jxl or png")
+        if width > MAX_ENCODE_SIDE or height > MAX_ENCODE_SIDE:
+            raise PluginError(f"WebP pictures are at most {MAX_ENCODE_SIDE} x {MAX_ENCODE_SIDE} pixels, not {width} x {height}; use avif, jxl or png")
         rgb = np.repeat(image[:, :, None], 3, axis=2)
         quality, method = float(self.params["quality"]), int(self.params["method"])
         if self.params["lossless"] or quality >= 100:

@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .files import is_stream, read_stream, spooled_input
 from .pipeline import Decoded, Pipeline
 from .registry import Registry
+from .validate import check_encode_args, check_rate_arg
 
 AudioSource = str | os.PathLike | np.ndarray
 
@@ -50,25 +52,27 @@ def make_vocoder(vocoder: str | dict = "auto", feature: str = "speecht5", device
 
 
 def encode(source: AudioSource, sample_rate: int | None = None, codec: str | dict = "avif",
-           quality: float | None = None, bits: int = 10, range: str = "adaptive",
+           quality: float | None = None, bits: int | None = None, range: str = "adaptive",
            lossless: bool = False, backend: str | None = None, feature: str | dict = "speecht5",
            **codec_params: Any) -> bytes:
     """Audio file path or array → bytes of an image file (AVIF by default).
 
     source: a path (any format soundfile reads) or float32 samples (samples,) / (samples, channels)
     with ``sample_rate`` in Hz. quality: 0-100, higher is better (codec default if None).
-    bits: 8, 10 or 12 (what the codec supports). range: "adaptive" (the file's min/max) or "fixed".
+    bits: 8, 10 or 12 (what the codec supports; None: the codec's default, 10 where it has it, else 8). range: "adaptive" (the file's min/max) or "fixed".
     """
+    check_encode_args(source, sample_rate, quality, bits, range, lossless)
     registry = Registry.default()
+    made = make_codec(codec, quality, lossless, backend, registry, **codec_params)
     pipe = Pipeline(
         extractor=registry.create("feature", feature),  # type: ignore[arg-type]
-        codec=make_codec(codec, quality, lossless, backend, registry, **codec_params),
-        bits=bits, range_mode=range, registry=registry,
+        codec=made, bits=made.default_bits() if bits is None else bits, range_mode=range, registry=registry,
     )
     if isinstance(source, (str, os.PathLike)):  # read in blocks: bounded memory for long files
         if sample_rate is not None:
             raise InputError("sample_rate is only for arrays; a file knows its own rate")
-        return pipe.encode_file(source)
+        with spooled_input(source) as path:  # '-' and FIFOs: copied to a temporary file first
+            return pipe.encode_file(path)
     if sample_rate is None:
         raise InputError("an array of samples needs sample_rate=...")
     return pipe.encode(source, sample_rate)  # checks the samples and the rate
@@ -80,6 +84,10 @@ MAX_ENCODED_BYTES = 256 << 20  # encoded inputs above this are refused unread (a
 def _read_bytes(data: bytes | str | os.PathLike) -> bytes:
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
+    if not isinstance(data, (str, os.PathLike)):
+        raise InputError(f"give encoded bytes or a path, not {type(data).__name__}")
+    if is_stream(data):  # '-' (standard input) or a FIFO: read it to the end, never stat or seek it
+        return read_stream(data, MAX_ENCODED_BYTES, "an encoded image file")
     path = Path(data)
     if path.is_dir():
         raise InputError(f"{path} is a folder; give an encoded image file")
@@ -107,16 +115,55 @@ def read_features(data: bytes | str | os.PathLike) -> Decoded:
     return Pipeline().read(_read_bytes(data))
 
 
+class DecodedAudio(tuple):
+    """What ``decode`` returns: the pair ``(waveform, rate)`` (so ``waveform, rate = decode(...)``
+    works), plus how it was made: ``vocoder`` (the name of the vocoder that ran, e.g. after
+    ``vocoder="auto"``), ``device`` ("cpu", "cuda"), ``gain`` (the headroom gain applied, 1.0 if
+    none: see core/writer.py), ``legacy`` (True for a plain image without spectrocodec metadata)."""
+
+    waveform: np.ndarray
+    rate: int
+
+    def __new__(cls, waveform: np.ndarray, rate: int, vocoder: str = "", device: str = "",
+                gain: float = 1.0, legacy: bool = False) -> "DecodedAudio":
+        self = super().__new__(cls, (waveform, rate))
+        self.waveform, self.rate, self.vocoder, self.device, self.gain, self.legacy = waveform, rate, vocoder, device, gain, legacy
+        return self
+
+    def __repr__(self) -> str:
+        return (f"DecodedAudio(waveform=<{self.waveform.shape} {self.waveform.dtype}>, rate={self.rate}, "
+                f"vocoder={self.vocoder!r}, device={self.device!r}, gain={self.gain:g})")
+
+
 def decode(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", device: str = "auto",
-           **vocoder_params: Any) -> tuple[np.ndarray, int]:
-    """Encoded bytes (or a path) → (waveform float32 (samples,), sample rate in Hz)."""
+           rate: int | str | None = None, **vocoder_params: Any) -> DecodedAudio:
+    """Encoded bytes (or a path, or "-" for standard input) → ``DecodedAudio``: the pair
+    (waveform float32 (samples,), sample rate in Hz) with ``.vocoder``, ``.device``, ``.gain``.
+
+    rate: None or "model" (the vocoder's rate, 16000 for speecht5), "original" (the encoded audio's
+    rate) or a rate in Hz (1000-384000). A waveform whose peak is above full scale is scaled down
+    (``.gain`` < 1) rather than left to clip when written."""
+    from .audio import resample
+    from .writer import HEADROOM, headroom_gain
+
+    target = check_rate_arg(rate)
+    if not isinstance(device, str):
+        raise InputError(f"device takes 'auto', 'cpu' or 'cuda', not {device!r}")
     registry = Registry.default()
     raw = _read_bytes(data)
     pipe = Pipeline(registry=registry)
     decoded = pipe.read(raw)
     voc, _ = make_vocoder(vocoder, decoded.header.feature["name"], device, registry, **vocoder_params)
     pipe.vocoder = voc
-    return pipe.vocode(decoded)
+    waveform, out_rate = pipe.vocode(decoded)
+    if target is not None:
+        target = decoded.header.sample_rate if target == "original" else target
+        waveform, out_rate = resample(waveform, out_rate, target), target
+    gain = headroom_gain(waveform)
+    if gain != 1.0:
+        waveform = waveform * np.float32(gain)
+        np.clip(waveform, -HEADROOM, HEADROOM, out=waveform)
+    return DecodedAudio(waveform, out_rate, voc.name, getattr(voc, "device_name", device), gain, decoded.legacy)
 
 
 def info(data: bytes | str | os.PathLike) -> dict[str, Any]:

@@ -43,21 +43,29 @@ class Pipeline:
 
     def __init__(
         self,
-        extractor: FeatureExtractor | None = None,
-        codec: ImageCodec | None = None,
-        vocoder: Vocoder | None = None,
-        bits: int = 10,
+        extractor: FeatureExtractor | str | dict | None = None,
+        codec: ImageCodec | str | dict | None = None,
+        vocoder: Vocoder | str | dict | None = None,
+        bits: int | None = None,
         range_mode: str = "adaptive",
         registry: Registry | None = None,
     ) -> None:
         self.registry = registry or Registry.default()
-        self.extractor = extractor
-        self.codec = codec
-        self.vocoder = vocoder
-        self.bits = bits
+        # each component: an object, or a name / config dict looked up in the registry
+        self.extractor = self._component("feature", extractor)  # type: ignore[assignment]
+        self.codec = self._component("codec", codec)  # type: ignore[assignment]
+        self.vocoder = self._component("vocoder", vocoder)  # type: ignore[assignment]
+        if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int)):
+            raise InputError(f"bits takes a whole number (8, 10, 12...), not {bits!r}")
+        self.bits = bits if bits is not None else self.codec.default_bits() if self.codec is not None else 10
         self.range_mode = range_mode
         if range_mode not in mapping.RANGE_MODES:
             raise PluginError(f"unknown range mode '{range_mode}'; use adaptive or fixed")
+
+    def _component(self, kind: str, value):
+        if value is None or not isinstance(value, (str, dict)):
+            return value
+        return self.registry.create(kind, value)
 
     # -- encoding -----------------------------------------------------------------------------
     def _extractor(self) -> FeatureExtractor:
@@ -95,8 +103,8 @@ class Pipeline:
         """The longest audio one file of this pipeline's codec can hold: the decoder refuses
         images over ``codec.max_pixels``, and spectrograms wider than ``max_width`` are folded."""
         codec, extractor = self._codec(), self._extractor()
-        width, bins = codec.max_width, extractor.n_bins
-        frames = max(min(width, codec.max_pixels // bins), codec.max_pixels // (bins * width) * width)
+        width, bins, pixels = codec.max_width, extractor.n_bins, _max_encode_pixels(codec)
+        frames = max(min(width, pixels // bins), pixels // (bins * width) * width)
         return (frames - 1) * extractor.hop_length / extractor.sample_rate
 
     def encode_features(self, features: np.ndarray, sample_rate: int, num_samples: int, channels: int = 1) -> bytes:
@@ -110,10 +118,10 @@ class Pipeline:
             num_samples=int(num_samples), channels=int(channels), feature=extractor.get_config(),
         )
         image = mapping.fold(mapping.to_image(features, lo, hi, self.bits), codec.max_width)
-        if image.size > codec.max_pixels:  # never write a file that our own decoder would refuse
-            hours = codec.max_pixels / extractor.n_bins * extractor.hop_length / extractor.sample_rate / 3600
+        if image.size > _max_encode_pixels(codec):  # never write a file that our own decoder would refuse
+            hours = _max_encode_pixels(codec) / extractor.n_bins * extractor.hop_length / extractor.sample_rate / 3600
             raise InputError(f"the audio is too long for one {codec.name} file ({len(features)} frames; "
-                             f"at most {codec.max_pixels} pixels, about {hours:.1f} h); split it into shorter files")
+                             f"at most {_max_encode_pixels(codec)} pixels, about {hours:.1f} h); split it into shorter files")
         return codec.encode(image, self.bits, fileformat.pack(header))
 
     # -- decoding -----------------------------------------------------------------------------
@@ -179,6 +187,12 @@ class Pipeline:
         if feature_name not in self.vocoder.accepts:
             raise PluginError(f"vocoder '{self.vocoder.name}' cannot vocode '{feature_name}' features; it takes {', '.join(self.vocoder.accepts)}")
         return self.vocoder
+
+
+def _max_encode_pixels(codec: ImageCodec) -> int:
+    """The largest image the codec writes: ``max_encode_pixels`` where its encoder has a lower
+    limit than its decoder (libaom fails on AVIF from ~13.6 h of audio), else ``max_pixels``."""
+    return min(codec.max_pixels, getattr(codec, "max_encode_pixels", codec.max_pixels))
 
 
 def _resampled_length(header: fileformat.Header, rate: int) -> int:

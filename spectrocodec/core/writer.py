@@ -1,0 +1,104 @@
+"""Writing decoded audio: the format from the file name, headroom instead of clipping, and
+resampling streamed block by block.
+
+- Format: ``.wav`` (16-bit PCM, also for ``-`` and names without an extension), ``.flac``,
+  ``.ogg``/``.oga`` (Vorbis), ``.opus`` (Opus in Ogg), ``.mp3``, ``.aif``/``.aiff``, ``.au``,
+  ``.w64``, ``.caf``: whatever the installed libsndfile writes (``FORMATS``). Any other extension
+  is refused before decoding (``audio_format``).
+- Headroom: a vocoder can overshoot full scale on loud input; instead of clipping those samples,
+  the whole file is scaled by ``gain = HEADROOM / peak`` when its peak is above 1 (a single gain:
+  no pumping, and recorded: ``write_audio`` returns it and the CLI prints it). With the gain, at most
+  a handful of samples (resampling overshoot) can still touch full scale; they are clipped.
+- Resampling to another rate (``rate_out``) runs through soxr's stream resampler in blocks of
+  ``BLOCK`` samples straight into the file, so ``--rate 384000`` on hours of audio needs no more
+  memory than the decoded waveform itself (soxr's one-shot call needed 10 GB and crashed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, OutputError
+from .files import atomic_output, is_stdio, shown
+
+HEADROOM = 0.98  # the peak after the gain: 0.17 dB below full scale
+BLOCK = 1 << 18  # samples per channel resampled and written at once
+FORMATS = {  # extension → (libsndfile format, subtype)
+    ".wav": ("WAV", "PCM_16"), ".wave": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"),
+    ".ogg": ("OGG", "VORBIS"), ".oga": ("OGG", "VORBIS"), ".opus": ("OGG", "OPUS"),
+    ".mp3": ("MP3", "MPEG_LAYER_III"), ".aif": ("AIFF", "PCM_16"), ".aiff": ("AIFF", "PCM_16"),
+    ".au": ("AU", "PCM_16"), ".w64": ("W64", "PCM_16"), ".caf": ("CAF", "PCM_16"),
+}
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+
+
+def audio_format(path: str | os.PathLike) -> tuple[str, str]:
+    """(format, subtype) for an output name, from its extension; WAV for ``-`` or no extension.
+    InputError for an extension that is not an audio format this libsndfile writes."""
+    suffix = "" if is_stdio(path) else Path(path).suffix.lower()
+    if not suffix:
+        return FORMATS[".wav"]
+    if suffix not in FORMATS:
+        names = ", ".join(sorted(FORMATS))
+        raise InputError(f"decode writes audio ({names}); '{suffix}' is not one of them: change -o's extension")
+    import soundfile as sf
+
+    fmt, subtype = FORMATS[suffix]
+    if fmt not in sf.available_formats() or subtype not in sf.available_subtypes(fmt):
+        raise InputError(f"this libsndfile cannot write {suffix} files; use .wav or .flac")
+    return fmt, subtype
+
+
+def headroom_gain(waveform: np.ndarray) -> float:
+    """1.0, or HEADROOM / peak when the peak of float32 samples is above full scale (1.0)."""
+    if waveform.size == 0:
+        return 1.0
+    peak = float(max(np.max(waveform), -np.min(waveform)))
+    return HEADROOM / peak if peak > 1.0 else 1.0
+
+
+def write_audio(path: str | os.PathLike, waveform: np.ndarray, sample_rate: int, force: bool = False,
+                rate_out: int | None = None) -> float:
+    """float32 (samples,) or (samples, channels) at ``sample_rate`` Hz → an audio file (format from
+    the extension), resampled to ``rate_out`` if given, with headroom instead of clipping; written
+    atomically (``-``: standard output). Returns the gain applied (1.0: none)."""
+    import soundfile as sf
+
+    fmt, subtype = audio_format(path)
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if waveform.ndim != 2:
+        waveform = waveform.reshape(-1, 1)
+    rate = int(rate_out or sample_rate)
+    if subtype == "OPUS" and rate not in OPUS_RATES:
+        raise InputError(f"Opus files are {', '.join(map(str, OPUS_RATES))} Hz, not {rate} Hz; add --rate 48000 or use .ogg")
+    gain = headroom_gain(waveform)
+    resampler = None
+    if rate != sample_rate:
+        import soxr
+
+        resampler = soxr.ResampleStream(sample_rate, rate, waveform.shape[1], dtype="float32", quality="HQ")
+    try:
+        with atomic_output(path, force=force) as tmp:
+            with sf.SoundFile(tmp, "w", samplerate=rate, channels=waveform.shape[1], subtype=subtype, format=fmt) as out:
+                length = len(waveform)
+                for start in range(0, max(length, 1), BLOCK):
+                    block = waveform[start : start + BLOCK]
+                    if gain != 1.0:
+                        block = block * np.float32(gain)
+                    if resampler is not None:
+                        block = resampler.resample_chunk(block, last=start + BLOCK >= length)
+                    if len(block):
+                        out.write(np.clip(block, -1.0, 1.0))
+    except sf.SoundFileError as exc:  # libsndfile hides the errno ("System error."): judge by free space
+        import shutil
+
+        needed = 44 + 2 * waveform.size * rate // max(1, sample_rate)
+        with contextlib.suppress(OSError):
+            if shutil.disk_usage(Path(path).parent).free < needed:
+                raise OutputError(f"cannot write {shown(path)}: the disk is full; free some space ({needed / 2**20:.1f} MB needed)") from None
+        raise OutputError(f"cannot write {shown(path)}: {' '.join(str(exc).split())}") from None
+    return gain
