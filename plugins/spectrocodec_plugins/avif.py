@@ -65,10 +65,20 @@ class AvifCodec(ImageCodec):
             data = imagecodecs.avif_encode(rgb, level=int(round(self.params["quality"])), pixelformat=YUV400, **kwargs)
         return isobmff.append_box(data, BOX, metadata)
 
+    def probe(self, data: bytes) -> DecodedImage | None:
+        """Size (ispe), bits (av1C) and metadata without decoding; None without an av1C."""
+        data = bytes(data)
+        metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
+        bits = av1_bit_depth(data)
+        if bits is None:
+            return None
+        width, height = isobmff.image_size(data)  # type: ignore[misc]
+        return DecodedImage.header_only(width, height, bits, metadata)
+
     def decode(self, data: bytes) -> DecodedImage:
         metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
-        try:
-            pixels = imagecodecs.avif_decode(data, numthreads=int(self.params["threads"]))
+        try:  # index 0: the first frame only; an animated AVIF's other frames are never decoded
+            pixels = imagecodecs.avif_decode(data, index=0, numthreads=int(self.params["threads"]))
         except Exception as exc:
             raise FormatError(f"cannot decode the AVIF image ({' '.join(str(exc).split())}); the file is damaged") from None
         if pixels.ndim == 3:

@@ -100,6 +100,26 @@ class PngCodec(ImageCodec):
         data = imagecodecs.png_encode(image, level=int(self.params["level"]))
         return insert_after_header(bytes(data), extra + chunk(CHUNK, bytes(metadata)))
 
+    def probe(self, data: bytes) -> DecodedImage:
+        """Size, bits (IHDR depth, sBIT) and metadata without decoding the pixels."""
+        data = bytes(data)
+        found = chunks(data)
+        kind, start, stop, _ = found[0]
+        if kind != b"IHDR" or stop - start != 13:
+            raise FormatError("the PNG file does not start with an IHDR chunk; it is damaged")
+        width, height, depth, _ = struct.unpack_from(">IIBB", data, start)
+        check_size("PNG", width, height, self.max_pixels)
+        metadata, significant = None, None
+        for kind, start, stop, crc in found:
+            if kind == CHUNK:
+                if zlib.crc32(data[start - 4 : stop]) != crc:
+                    raise FormatError("the PNG's spectrocodec chunk fails its CRC check; the file is damaged")
+                metadata = data[start:stop]
+            elif kind == b"sBIT" and stop > start:
+                significant = data[start]
+        bits = 8 if depth <= 8 else significant if significant and 8 < significant < 16 else 16
+        return DecodedImage.header_only(width, height, bits, metadata)
+
     def decode(self, data: bytes) -> DecodedImage:
         data = bytes(data)
         found = chunks(data)

@@ -133,6 +133,15 @@ class WebpCodec(ImageCodec):
             data = imagecodecs.webp_encode(rgb, level=quality, lossless=False, method=method)
         return with_chunk(data, width, height, CHUNK, metadata)
 
+    def probe(self, data: bytes) -> DecodedImage:
+        """Size (VP8X/VP8/VP8L header) and metadata without decoding: WebP is always 8-bit."""
+        data = bytes(data)
+        found = chunks(data)
+        width, height = image_size(data, found)
+        check_size("WebP", width, height, self.max_pixels)
+        metadata = next((data[start:stop] for fourcc, start, stop in found if fourcc == CHUNK), None)
+        return DecodedImage.header_only(width, height, 8, metadata)
+
     def decode(self, data: bytes) -> DecodedImage:
         data = bytes(data)
         found = chunks(data)

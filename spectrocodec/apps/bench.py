@@ -172,7 +172,7 @@ def run(args) -> int:
     if str(args.opus).strip().lower() != "none":
         configs += opus_configs(number_list(args.opus, "opus"))
     failures = run_bench(find_inputs(args.inputs, Path(args.output)), configs, Path(args.output), device=args.device,
-                         force=args.force, cli_timing=not args.no_cli, keep_files=True)
+                         force=args.force, cli_timing=not args.no_cli, keep_files=True, quiet=getattr(args, "quiet", False))
     return 1 if failures else 0
 
 
@@ -199,6 +199,8 @@ def make_reference(source: Path, workdir: Path, extractor) -> Reference:
     from ..core.audio import read_audio, resample, to_mono
 
     audio, rate = read_audio(source)
+    if audio.shape[0] == 0:
+        raise InputError(f"{source.name} holds no samples; there is nothing to measure")
     samples = resample(to_mono(audio), rate, RATE)
     wav = workdir / f"{source.stem}.ref.wav"
     sf.write(str(wav), samples, RATE, subtype="FLOAT")
@@ -390,7 +392,7 @@ def _cell(value: Any) -> Any:
 
 
 def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: str = "auto", force: bool = False,
-              cli_timing: bool = True, keep_files: bool = False, title: str = "rd") -> int:
+              cli_timing: bool = True, keep_files: bool = False, title: str = "rd", quiet: bool = False) -> int:
     """Measure every input × configuration not yet in OUTDIR/<title>.csv (all with force), then
     write the CSV, the Markdown summary and the plot. Returns the number of measurements that failed."""
     from ..core.registry import Registry
@@ -414,8 +416,9 @@ def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: s
         for done, (path, config) in enumerate(todo):
             elapsed = time.monotonic() - start
             eta = f", {format_duration(elapsed / done * (len(todo) - done))} left" if done else ""
-            print(f"[{done + 1}/{len(todo)}] {config.label} · {path.stem}  ({format_duration(elapsed)}{eta})",
-                  file=sys.stderr, flush=True)
+            if not quiet:
+                print(f"[{done + 1}/{len(todo)}] {config.label} · {path.stem}  ({format_duration(elapsed)}{eta})",
+                      file=sys.stderr, flush=True)
             try:
                 if path not in refs:
                     refs[path] = make_reference(path, workdir, extractor)
@@ -432,9 +435,10 @@ def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: s
     (outdir / f"{title}.md").write_text(markdown(summary, all_rows))
     if summary:
         plot(summary, outdir / f"{title}.png")
-    print(f"bench: {len(todo) - failures} measured, {failures} failed, in {format_duration(time.monotonic() - start)}; "
-          f"wrote {csv_path}, {outdir / f'{title}.md'}" + (f", {outdir / f'{title}.png'}" if summary else ""),
-          file=sys.stderr)
+    if not quiet or failures:
+        print(f"bench: {len(todo) - failures} measured, {failures} failed, in {format_duration(time.monotonic() - start)}; "
+              f"wrote {csv_path}, {outdir / f'{title}.md'}" + (f", {outdir / f'{title}.png'}" if summary else ""),
+              file=sys.stderr)
     return failures
 
 
@@ -607,7 +611,7 @@ def plot(summary: list[dict[str, Any]], path: Path) -> None:
     by = "codec" if len({r["codec"] for r in summary if r["kind"] == "image"}) > 1 else "family"
     vocoders = sorted({r["vocoder"] for r in summary if r["kind"] == "image"}) or [""]
     ceilings = [r for r in summary if r["kind"] == "copy"]
-    rates = [r["kbps"] for r in summary if r["kbps"]]
+    rates = [r["kbps"] for r in summary if r["kbps"]] or [1.0]  # only copy-synthesis rows: no bitrate axis to span
     low, high = min(rates), max(rates)
     for ax, (metric, title) in zip(axes.flat, panels):
         for family, points in lines.items():

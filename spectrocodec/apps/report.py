@@ -149,6 +149,10 @@ def prepare(item: Item, out: Path, force: bool) -> None:
 
     try:
         audio, rate = read_audio(item.source)
+        if audio.shape[0] == 0:
+            from ..core.errors import InputError
+
+            raise InputError(f"{item.source.name} holds no samples; there is nothing to listen to")
         item.seconds, item.rate, item.channels = audio.shape[0] / rate, rate, audio.shape[1]
         folder = out / item.slug
         folder.mkdir(parents=True, exist_ok=True)
@@ -530,6 +534,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} is a file; give a folder")
+    batch.default_jobs(args.jobs, 0)  # refuse a negative --jobs before anything is written
     from .args import number_list, split_list
 
     configs = make_configs(split_list(args.codec), number_list(args.quality, "quality"), number_list(args.bits, "bits", int),

@@ -141,10 +141,10 @@ def decode(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", device
     (waveform float32 (samples,), sample rate in Hz) with ``.vocoder``, ``.device``, ``.gain``.
 
     rate: None or "model" (the vocoder's rate, 16000 for speecht5), "original" (the encoded audio's
-    rate) or a rate in Hz (1000-384000). A waveform whose peak is above full scale is scaled down
-    (``.gain`` < 1) rather than left to clip when written."""
+    rate) or a rate in Hz (1000-384000). A waveform that goes over full scale is scaled down
+    (``.gain`` < 1) and soft-limited rather than left to clip when written (core/writer.py)."""
     from .audio import resample
-    from .writer import HEADROOM, headroom_gain
+    from .writer import headroom_gain, limit
 
     target = check_rate_arg(rate)
     if not isinstance(device, str):
@@ -160,16 +160,15 @@ def decode(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", device
         target = decoded.header.sample_rate if target == "original" else target
         waveform, out_rate = resample(waveform, out_rate, target), target
     gain = headroom_gain(waveform)
-    if gain != 1.0:
-        waveform = waveform * np.float32(gain)
-        np.clip(waveform, -HEADROOM, HEADROOM, out=waveform)
+    if gain != 1.0:  # over full scale: one gain and a soft-knee limiter, never hard clipping
+        waveform = limit(waveform, gain)
     return DecodedAudio(waveform, out_rate, voc.name, getattr(voc, "device_name", device), gain, decoded.legacy)
 
 
 def info(data: bytes | str | os.PathLike) -> dict[str, Any]:
     """What an encoded file holds: codec, bit depth, range, size, duration, bitrate, metadata."""
     raw = _read_bytes(data)
-    decoded = read_features(raw)
+    decoded = Pipeline().read(raw, features=False)  # headers only where the codec can: no pixels decoded
     header = decoded.header
     duration = header.duration if not decoded.legacy else (decoded.width - 1) * 256 / 16000
     codec = decoded.codec

@@ -120,6 +120,13 @@ class DecodedImage:
     bits: int
     metadata: bytes | None  # the spectrocodec payload, None for an image without one
 
+    @classmethod
+    def header_only(cls, width: int, height: int, bits: int, metadata: bytes | None) -> "DecodedImage":
+        """What ``ImageCodec.probe`` returns: the size as a zero-strided placeholder array (no
+        memory whatever its size; never read its values), the bit depth and the metadata."""
+        dtype = np.uint8 if bits <= 8 else np.uint16
+        return cls(np.broadcast_to(np.zeros((), dtype), (int(height), int(width))), int(bits), metadata)
+
 
 class ImageCodec(Component):
     """Integer image ↔ bytes of a real image format, carrying an opaque metadata payload.
@@ -175,6 +182,12 @@ class ImageCodec(Component):
     @abstractmethod
     def decode(self, data: bytes) -> DecodedImage:
         """Bytes of a file this codec wrote (or any plain image of its format) → DecodedImage."""
+
+    def probe(self, data: bytes) -> DecodedImage | None:
+        """Size, bit depth and metadata from the file's headers, without decoding any pixel
+        (``DecodedImage.header_only``), or None if this codec cannot tell without decoding.
+        ``spectrocodec info`` uses it: a hostile file claiming a huge picture costs nothing."""
+        return None
 
     @classmethod
     @abstractmethod

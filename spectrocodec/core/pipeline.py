@@ -125,13 +125,15 @@ class Pipeline:
         return codec.encode(image, self.bits, fileformat.pack(header))
 
     # -- decoding -----------------------------------------------------------------------------
-    def read(self, data: bytes) -> Decoded:
-        """Image file bytes → features and header, without vocoding."""
+    def read(self, data: bytes, features: bool = True) -> Decoded:
+        """Image file bytes → features and header, without vocoding. ``features=False``: the
+        header only (Decoded.features is None), from the codec's ``probe`` where it has one, so
+        that no pixel is decoded (``info``)."""
         data = bytes(data)
         codec_cls = type(self.codec) if self.codec is not None and type(self.codec).sniff(data[:64]) else None
         codec_cls = codec_cls or self.registry.codec_for_bytes(data)
         codec = self.codec if self.codec is not None and type(self.codec) is codec_cls else codec_cls()
-        decoded = codec.decode(data)
+        decoded = (None if features else codec.probe(data)) or codec.decode(data)
         image = np.asarray(decoded.image)
         if image.ndim != 2 or image.shape[0] == 0 or image.shape[1] == 0:
             raise FormatError(f"the {codec_cls.name} image has shape {image.shape}, not a spectrogram")
@@ -155,8 +157,10 @@ class Pipeline:
             strips = height // bins
             if strips == 1 and abs(frames - width) > 2 or strips > 1 and not (strips - 1) * width < frames <= strips * width:
                 raise FormatError(f"metadata says {header.num_samples} samples ({frames} frames) but the image holds {strips} x {width} frames; the file is damaged")
-            if strips > 1:
-                image = mapping.unfold(image, bins, frames)
+        if not features:
+            return Decoded(None, header, codec_cls, legacy, width, height)  # type: ignore[arg-type]
+        if not legacy and strips > 1:
+            image = mapping.unfold(image, bins, frames)
         features = mapping.from_image(image, header.lo, header.hi, header.bits)
         return Decoded(features, header, codec_cls, legacy, width, height)
 
