@@ -25,7 +25,7 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     if not path.exists():
         raise InputError(f"{path} does not exist")
     try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        audio, rate = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile/libsndfile raise several types
         detail = " ".join(str(exc).split())
         raise InputError(f"cannot read {path} as audio ({detail}); give a WAV, FLAC, OGG or MP3 file") from None
@@ -49,7 +49,19 @@ def check_audio(audio: np.ndarray, sample_rate: int, what: str = "the audio") ->
         raise InputError(f"{what} holds no channels")
     if not np.isfinite(audio).all():
         raise InputError(f"{what} contains NaN or infinite samples; clean it first")
+    _check_amplitude(audio, what)
     return audio
+
+
+MAX_AMPLITUDE = 1000.0  # float samples beyond this (60 dB over full scale) are not audio levels
+
+
+def _check_amplitude(block: np.ndarray, what: str) -> None:
+    """InputError for float samples far outside [-1, 1] (a float WAV holding 3e38: its log-mel
+    would overflow every vocoder); ±3 and other merely hot levels are accepted."""
+    if block.size and float(np.max(np.abs(block))) > MAX_AMPLITUDE:
+        raise InputError(f"{what} has samples up to {float(np.max(np.abs(block))):.3g}, far outside [-1, 1] "
+                         f"(more than {MAX_AMPLITUDE:g}); it is not normalised audio: scale it first")
 
 
 READ_BLOCK = 1 << 16  # frames read at once by read_mono
@@ -72,7 +84,7 @@ def read_mono(path: str | os.PathLike, rate: int, max_seconds: float | None = No
     if path.is_file() and path.stat().st_size == 0:
         raise InputError(f"{path} is empty (0 bytes); give an audio file")
     try:
-        handle = sf.SoundFile(str(path))
+        handle = sf.SoundFile(os.fsencode(path))  # bytes: names that are not UTF-8 open too
     except Exception as exc:  # soundfile/libsndfile raise several types
         detail = " ".join(str(exc).split())
         raise InputError(f"cannot read {path} as audio ({detail}); give a WAV, FLAC, OGG or MP3 file") from None
@@ -100,6 +112,7 @@ def read_mono(path: str | os.PathLike, rate: int, max_seconds: float | None = No
                 raise InputError(f"cannot read {path} past sample {total} ({detail}); the file is damaged") from None
             if not np.isfinite(block).all():
                 raise InputError(f"{path} contains NaN or infinite samples; clean it first")
+            _check_amplitude(block, str(path))
             total += len(block)
             if max_seconds is not None and total / rate_in > max_seconds:
                 raise InputError(_too_long(path, total / rate_in, max_seconds))

@@ -22,6 +22,7 @@ from . import fileformat, mapping
 from .audio import check_audio, read_mono
 from .errors import FormatError, InputError, PluginError
 from .interfaces import FeatureExtractor, ImageCodec, Vocoder
+from .native import quiet_stderr
 from .registry import Registry
 
 
@@ -133,7 +134,8 @@ class Pipeline:
         codec_cls = type(self.codec) if self.codec is not None and type(self.codec).sniff(data[:64]) else None
         codec_cls = codec_cls or self.registry.codec_for_bytes(data)
         codec = self.codec if self.codec is not None and type(self.codec) is codec_cls else codec_cls()
-        decoded = (None if features else codec.probe(data)) or codec.decode(data)
+        with quiet_stderr():  # libpng/libtiff warnings must not reach the user's stderr
+            decoded = (None if features else codec.probe(data)) or codec.decode(data)
         image = np.asarray(decoded.image)
         if image.ndim != 2 or image.shape[0] == 0 or image.shape[1] == 0:
             raise FormatError(f"the {codec_cls.name} image has shape {image.shape}, not a spectrogram")

@@ -32,10 +32,8 @@ def check_encode_args(source: Any, sample_rate: Any, quality: Any, bits: Any, ra
 
     if not isinstance(source, (str, os.PathLike, np.ndarray, list, tuple)):
         raise InputError(f"encode takes a path or an array of samples, not {type(source).__name__}")
-    if sample_rate is not None and not is_whole(sample_rate):
-        raise InputError(f"sample_rate takes a whole number of Hz, not {sample_rate!r}")
-    if sample_rate is not None and sample_rate <= 0:
-        raise InputError(f"sample_rate must be positive, not {sample_rate}")
+    if sample_rate is not None and not (is_whole(sample_rate) and 1 <= sample_rate <= 1_000_000):
+        raise InputError(f"sample rate {sample_rate!r} is not a positive whole number of Hz up to 1 MHz (sample_rate=)")
     if quality is not None and not is_number(quality):
         raise InputError(f"quality takes a number from 0 to 100, not {quality!r}")
     if bits is not None and not is_whole(bits):
