@@ -1,7 +1,8 @@
 """Writing decoded audio: the format from the file name, headroom instead of clipping, and
 resampling streamed block by block.
 
-- Format: ``.wav`` (16-bit PCM, also for ``-`` and names without an extension), ``.flac``,
+- Format: ``.wav`` (16-bit PCM, also for ``-`` and names without an extension; RF64 beyond the
+  4 GB a WAV header can describe, e.g. 3 h at 384 kHz), ``.flac``,
   ``.ogg``/``.oga`` (Vorbis), ``.opus`` (Opus in Ogg), ``.mp3``, ``.aif``/``.aiff``, ``.au``,
   ``.w64``, ``.caf``: whatever the installed libsndfile writes (``FORMATS``). Any other extension
   is refused before decoding (``audio_format``).
@@ -36,6 +37,7 @@ FORMATS = {  # extension → (libsndfile format, subtype)
     ".au": ("AU", "PCM_16"), ".w64": ("W64", "PCM_16"), ".caf": ("CAF", "PCM_16"),
 }
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+WAV_LIMIT = (1 << 32) - (1 << 20)  # bytes of 16-bit samples above which a .wav is written as RF64
 
 
 def audio_format(path: str | os.PathLike) -> tuple[str, str]:
@@ -94,6 +96,8 @@ def write_audio(path: str | os.PathLike, waveform: np.ndarray, sample_rate: int,
     rate = int(rate_out or sample_rate)
     if subtype == "OPUS" and rate not in OPUS_RATES:
         raise InputError(f"Opus files are {', '.join(map(str, OPUS_RATES))} Hz, not {rate} Hz; add --rate 48000 or use .ogg")
+    if fmt == "WAV" and 2 * waveform.size * rate // max(1, sample_rate) > WAV_LIMIT:
+        fmt = "RF64"  # a WAV's sizes are 32-bit: beyond 4 GB write RF64, which readers of big WAVs take
     gain = headroom_gain(waveform)
     resampler = None
     if rate != sample_rate:
