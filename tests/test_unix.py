@@ -285,6 +285,22 @@ def test_info_on_a_hostile_png_stays_small(tmp_path):
     assert int(result.stderr.strip().splitlines()[-1]) < 300  # MB, imports included
 
 
+def test_info_on_an_avif_claiming_many_strips_reads_no_pixels(work, tmp_path):
+    import struct
+
+    data = bytearray((work / "talk.avif").read_bytes())
+    at = data.index(b"ispe") + 8  # version/flags, then width and height
+    struct.pack_into(">II", data, at, 16384, 80 * 186)  # 2 KB claiming 186 strips of 16384 frames
+    (tmp_path / "strips.avif").write_bytes(bytes(data))
+    code = ("import re, sys; from spectrocodec.apps.cli import main; rc = main(['info', sys.argv[1]]); "
+            "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
+            "print(int(hwm) // 1024, file=sys.stderr); sys.exit(rc)")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "strips.avif")], capture_output=True, text=True, timeout=60)
+    lines = result.stderr.strip().splitlines()
+    assert int(lines[-1]) < 300 and "Traceback" not in result.stderr
+    assert result.returncode == 0 or lines[0].startswith("spectrocodec: error:")
+
+
 def test_random_picture_warns_it_has_no_metadata(tmp_path):
     from PIL import Image
 
