@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from conftest import CORPUS, run_cli
+from helpers import CORPUS, run_cli
 
 from spectrocodec.core import api
 from spectrocodec.apps.progress import Progress, format_duration

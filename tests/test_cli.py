@@ -8,7 +8,7 @@ import json
 import pytest
 from PIL import Image
 
-from conftest import run_cli
+from helpers import run_cli
 
 
 def _assert_one_line_error(result, *words):

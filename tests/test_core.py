@@ -11,13 +11,12 @@ import pytest
 import spectrocodec
 from spectrocodec.core import fileformat, mapping
 from spectrocodec.errors import FormatError, PluginError
-from spectrocodec.interfaces import Vocoder
 from spectrocodec.core.pipeline import Pipeline
 from spectrocodec.core.registry import Registry
 from spectrocodec_plugins.avif import AvifCodec
 from spectrocodec_plugins.speecht5 import SpeechT5Features
 
-from conftest import tone
+from helpers import StubVocoder, tone
 
 
 # -- file format ------------------------------------------------------------------------------
@@ -154,20 +153,9 @@ def test_quality_and_bits_are_checked_before_work():
 
 
 # -- pipeline ---------------------------------------------------------------------------------
-class SilentVocoder(Vocoder):
-    """A stand-in vocoder for composition tests: zeros of the right length."""
-
-    name = "silent"
-    accepts = ("speecht5",)
-    defaults = {"device": "cpu"}
-
-    def vocode(self, features):
-        return np.zeros(len(features) * 256, np.float32)
-
-
 @pytest.mark.parametrize("bits", [8, 10, 12])
 def test_pipeline_with_own_components(bits):
-    pipe = Pipeline(extractor=SpeechT5Features(), codec=AvifCodec(quality=70), vocoder=SilentVocoder(), bits=bits)
+    pipe = Pipeline(extractor=SpeechT5Features(), codec=AvifCodec(quality=70), vocoder=StubVocoder(), bits=bits)
     audio = tone(2.0, 22050)
     data = pipe.encode(audio, 22050)
     decoded = pipe.read(data)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import run_cli
+from helpers import run_cli
 
 torch = pytest.importorskip("torch")
 
@@ -134,9 +134,13 @@ def test_found_through_the_registry():
     assert "speecht5" in GriffinLimVocoder.accepts and set(GriffinLimVocoder.devices) == {"cpu", "cuda"}
 
 
-def test_auto_device_resolves():
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert GriffinLimVocoder().device_name == expected
+@pytest.mark.parametrize("cuda", [True, False])
+def test_auto_device_resolves(monkeypatch, cuda):
+    """auto follows torch.cuda.is_available() (both answers tried, whatever this machine has);
+    an explicit cpu stays cpu."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert GriffinLimVocoder().device_name == ("cuda" if cuda else "cpu")
+    assert GriffinLimVocoder(device="cpu").device_name == "cpu"
 
 
 @pytest.mark.parametrize("params", [{"iterations": -1}, {"iterations": 1.5}, {"momentum": 2}, {"chunk_frames": 10},
@@ -152,10 +156,26 @@ def test_bad_feature_shape_is_refused():
         GriffinLimVocoder(device="cpu").vocode(np.zeros((10, 40), np.float32))
 
 
-def test_threads_setting_is_restored(speech_features):
+def test_threads_setting_is_restored(speech_features, monkeypatch):
+    """threads=1 is in force while vocoding, and the caller's setting (3 here, not 1) comes back."""
+    import spectrocodec_plugins.griffinlim as G
+
+    seen = []
+    real = G.griffin_lim
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(G, "griffin_lim", spy)
     saved = torch.get_num_threads()
-    GriffinLimVocoder(device="cpu", iterations=2, threads=1).vocode(speech_features[:20])
-    assert torch.get_num_threads() == saved
+    torch.set_num_threads(3)
+    try:
+        GriffinLimVocoder(device="cpu", iterations=2, threads=1).vocode(speech_features[:20])
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(saved)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present")

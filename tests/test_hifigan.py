@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SAMPLE, run_cli
+from helpers import SAMPLE, run_cli
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -134,6 +134,12 @@ def test_registered_and_cheap_to_import(tmp_path):
     assert imported == "False False"
 
 
+def test_conforms_with_saved_weights(small):
+    from spectrocodec.testing import check_vocoder
+
+    check_vocoder(H.HifiganVocoder, weights=str(small[1]), frame_counts=(1, 7, 40))
+
+
 def test_default_config_by_path_matches_transformers(full):
     model, folder = full
     features = log_mel(150)
@@ -213,23 +219,29 @@ def test_weights_from_local_cache(small, hub_off):
     assert np.abs(H.HifiganVocoder().vocode(features) - reference(model, features)).max() < 1e-5
 
 
-def test_hub_call_is_the_real_one(small, monkeypatch):
-    """Not cached, hub reachable: from_pretrained(local_files_only=True), then the hub call itself."""
-    model, _ = small
+def test_hub_call_loads_a_real_checkpoint(small, monkeypatch):
+    """Not cached, hub reachable: from_pretrained(local_files_only=True) misses, then the hub call
+    from_pretrained(hub id) runs. Only the download is replaced: it reads a real checkpoint written
+    by save_pretrained, and the model the plugin returns must compute what the saved one does."""
+    model, folder = small
+    real = SpeechT5HifiGan.from_pretrained.__func__
     calls = []
 
-    def from_pretrained(name, **kwargs):
+    def from_pretrained(cls, name, **kwargs):
         calls.append((name, kwargs))
         if kwargs.get("local_files_only"):
             raise OSError("not in the cache")
-        return model
+        return real(cls, str(folder), **kwargs)  # "downloaded": the saved checkpoint, loaded for real
 
     monkeypatch.delenv(H.ENV_VAR, raising=False)
-    monkeypatch.setattr(SpeechT5HifiGan, "from_pretrained", from_pretrained)
+    monkeypatch.setattr(SpeechT5HifiGan, "from_pretrained", classmethod(from_pretrained))
     monkeypatch.setattr(H, "hub_offline", lambda: False)
     monkeypatch.setattr(H, "hub_unreachable", lambda timeout=0: None)
-    assert H.load_model() is model
+    loaded = H.load_model()
     assert calls == [("microsoft/speecht5_hifigan", {"local_files_only": True}), ("microsoft/speecht5_hifigan", {})]
+    assert loaded is not model and isinstance(loaded, SpeechT5HifiGan)
+    features = log_mel(40)
+    assert np.abs(reference(loaded, features) - reference(model, features)).max() < 1e-5
 
 
 def test_hub_offline_fails_fast_in_one_line(hub_off, monkeypatch):

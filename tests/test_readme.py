@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from conftest import ROOT, SAMPLE, tone
+from helpers import ROOT, SAMPLE, tone
 
 README = (ROOT / "README.md").read_text()
 BIN = str(Path(sys.executable).parent)

@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from conftest import SPEECH, run_cli
+from helpers import SPEECH, run_cli
 
 FRAME_S = 256 / 16000
 CLIP_S = 3.0

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 import spectrocodec
-from conftest import run_cli, tone
+from helpers import run_cli, tone
 from spectrocodec.core import api
 from spectrocodec.core.errors import SpectrocodecError
 

@@ -11,13 +11,11 @@ the measured cost. The metadata payload is a top-level ``scdc`` box appended aft
 from __future__ import annotations
 
 import numpy as np
-import imagecodecs
 
 from spectrocodec import hookimpl
-from spectrocodec.errors import FormatError
-from spectrocodec.interfaces import DecodedImage, ImageCodec
-
+from spectrocodec.interfaces import DecodedImage
 from spectrocodec.kit import isobmff
+from spectrocodec.kit.codec import Codec
 
 BOX = isobmff.BOX
 AVIF_BRANDS = (b"avif", b"avis", b"mif1", b"miaf")
@@ -38,34 +36,30 @@ def av1_bit_depth(data: bytes) -> int | None:
     return 12 if flags & 0x20 else 10 if flags & 0x40 else 8
 
 
-class AvifCodec(ImageCodec):
+class AvifCodec(Codec):
     """AVIF through imagecodecs: uint8/uint16 (height, width) ↔ .avif bytes."""
 
-    name = "avif"
-    backend = "imagecodecs"
-    preference = 10
-    extension = ".avif"
-    mime = "image/avif"
+    name, extension, mime, fmt = "avif", ".avif", "image/avif", "AVIF"
     bit_depths = (8, 10, 12)
-    lossy = True
-    lossless = True
-    quality_range = (0, 100)
     defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2}
     limits = {"speed": (0, 10), "threads": (1, 64)}  # libgomp crashes on threads=100000
     max_encode_pixels = 80 * 2_700_000  # 12.0 h of speecht5 frames: libaom fails from ~13.6 h (issue 15)
+    parts = staticmethod(isobmff.boxes)
 
-    def encode(self, image: np.ndarray, bits: int, metadata: bytes) -> bytes:
-        self.check_bits(bits)
-        image = np.ascontiguousarray(image, dtype=np.uint8 if bits == 8 else np.uint16)
+    sniff = staticmethod(sniff_avif)
+
+    def write(self, image, bits, metadata):
+        import imagecodecs
+
         kwargs = dict(bitspersample=bits, speed=int(self.params["speed"]), numthreads=int(self.params["threads"]))
-        if self.params["lossless"] or self.params["quality"] >= 100:
+        if self.lossless_mode:
             data = imagecodecs.avif_encode(image, level=100, **kwargs)
         else:
             rgb = np.repeat(image[:, :, None], 3, axis=2)
             data = imagecodecs.avif_encode(rgb, level=int(round(self.params["quality"])), pixelformat=YUV400, **kwargs)
         return isobmff.append_box(data, BOX, metadata)
 
-    def probe(self, data: bytes) -> DecodedImage | None:
+    def probe(self, data):
         """Size (ispe), bits (av1C) and metadata without decoding; None without an av1C."""
         data = bytes(data)
         metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
@@ -75,22 +69,13 @@ class AvifCodec(ImageCodec):
         width, height = isobmff.image_size(data)  # type: ignore[misc]
         return DecodedImage.header_only(width, height, bits, metadata)
 
-    def decode(self, data: bytes) -> DecodedImage:
-        metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
-        try:  # index 0: the first frame only; an animated AVIF's other frames are never decoded
-            pixels = imagecodecs.avif_decode(data, index=0, numthreads=int(self.params["threads"]))
-        except Exception as exc:
-            raise FormatError(f"cannot decode the AVIF image ({' '.join(str(exc).split())}); the file is damaged") from None
-        if pixels.ndim == 3:
-            pixels = pixels[:, :, 0]
-        bits = av1_bit_depth(data) or (8 if pixels.dtype == np.uint8 else 16)
-        if (bits > 8) != (pixels.dtype != np.uint8):  # av1C and the AV1 stream disagree
-            raise FormatError(f"the AVIF's av1C property says {bits}-bit but its image decodes to {pixels.dtype} samples; the file is damaged")
-        return DecodedImage(np.ascontiguousarray(pixels), bits, metadata)
+    def read(self, data):
+        import imagecodecs
 
-    @classmethod
-    def sniff(cls, data: bytes) -> bool:
-        return sniff_avif(data)
+        metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
+        # index 0: the first frame only; an animated AVIF's other frames are never decoded
+        decoded = imagecodecs.avif_decode(data, index=0, numthreads=int(self.params["threads"]))
+        return decoded[:, :, 0] if decoded.ndim == 3 else decoded, av1_bit_depth(data), metadata
 
 
 @hookimpl

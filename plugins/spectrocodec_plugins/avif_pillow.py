@@ -20,44 +20,35 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, features
 
 from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError
-from spectrocodec.interfaces import DecodedImage, ImageCodec
-
 from spectrocodec.kit import isobmff
-from .avif import BOX, av1_bit_depth, sniff_avif
-from spectrocodec.kit.image import gray, library_error, pixels
+
+from .avif import BOX, AvifCodec, av1_bit_depth
 
 
-class PillowAvifCodec(ImageCodec):
+class PillowAvifCodec(AvifCodec):
     """AVIF through Pillow: uint8 (height, width) ↔ .avif bytes (+ a top-level scdc box)."""
 
-    name = "avif"
     backend = "pillow"
     preference = 5
-    extension = ".avif"
-    mime = "image/avif"
     bit_depths = (8,)
-    lossy = True
-    lossless = True
-    quality_range = (0, 100)
-    defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2}
-    limits = {"speed": (0, 10), "threads": (1, 64)}
 
     @classmethod
     def unavailable(cls, params: dict | None = None) -> str | None:
         try:
+            from PIL import features
+
             if features.check("avif"):
                 return None
         except Exception:
             pass
         return "this Pillow has no AVIF support (Pillow >= 11.2 built with libavif is needed)"
 
-    def encode(self, image: np.ndarray, bits: int, metadata: bytes) -> bytes:
-        self.check_bits(bits)
-        image = pixels(image, bits, self.name)
+    def write(self, image, bits, metadata):
+        from PIL import Image
+
         quality = 100 if self.params["lossless"] else int(round(float(self.params["quality"])))
         out = io.BytesIO()
         Image.fromarray(image, "L").save(
@@ -66,25 +57,18 @@ class PillowAvifCodec(ImageCodec):
         )
         return isobmff.append_box(out.getvalue(), BOX, metadata)
 
-    def decode(self, data: bytes) -> DecodedImage:
-        data = bytes(data)
+    def read(self, data):
+        from PIL import Image
+
         metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
         depth = av1_bit_depth(data)
         if depth is not None and depth > 8:
             raise FormatError(f"this AVIF image is {depth}-bit and Pillow decodes AVIF to 8 bits; decode it with the imagecodecs backend")
-        try:
-            with Image.open(io.BytesIO(data), formats=["AVIF"]) as picture:
-                picture.load()
-                if picture.mode not in ("L", "RGB", "RGBA", "LA"):
-                    picture = picture.convert("RGB")
-                decoded = np.asarray(picture)
-        except Exception as exc:
-            raise library_error("AVIF", exc) from None
-        return DecodedImage(gray(decoded), 8, metadata)
-
-    @classmethod
-    def sniff(cls, data: bytes) -> bool:
-        return sniff_avif(data)
+        with Image.open(io.BytesIO(data), formats=["AVIF"]) as picture:
+            picture.load()
+            if picture.mode not in ("L", "RGB", "RGBA", "LA"):
+                picture = picture.convert("RGB")
+            return np.asarray(picture), 8, metadata
 
 
 @hookimpl

@@ -1,8 +1,8 @@
 """The ``heic`` image codec through pillow-heif (libheif + x265): 8, 10 and 12 bits, lossy and lossless.
 
-pillow-heif is an optional dependency (``pip install spectrocodec[heic]``): it is imported at the top
-of this module, so without it the plugin is listed as broken, with the reason, by
-``spectrocodec plugins``.
+pillow-heif is an optional dependency (``pip install spectrocodec[heic]``): it is imported when a
+file is encoded or decoded; without it ``spectrocodec plugins`` lists the codec as unavailable,
+with the reason.
 
 - 8-bit pictures are given as Pillow mode ``L``: libheif stores a monochrome (4:0:0) HEVC image,
   no chroma planes. 10- and 12-bit pictures are given as mode ``I;16`` with the values shifted to
@@ -26,14 +26,10 @@ import io
 import threading
 
 import numpy as np
-import pillow_heif
 
 from spectrocodec import hookimpl
-from spectrocodec.errors import FormatError
-from spectrocodec.interfaces import DecodedImage, ImageCodec
-
 from spectrocodec.kit import isobmff
-from spectrocodec.kit.image import gray, library_error, pixels
+from spectrocodec.kit.codec import Codec
 
 BOX = isobmff.BOX
 HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs")
@@ -54,33 +50,30 @@ def sniff_heic(data: bytes) -> bool:
     return False
 
 
-class HeicCodec(ImageCodec):
+class HeicCodec(Codec):
     """HEIC through pillow-heif: uint8/uint16 (height, width) ↔ .heic bytes (+ a top-level scdc box)."""
 
-    name = "heic"
+    name, extension, mime, fmt = "heic", ".heic", "image/heic", "HEIC"
     backend = "pillow-heif"
-    preference = 10
-    extension = ".heic"
-    mime = "image/heic"
+    library, install = "pillow_heif", "pip install spectrocodec[heic]"
     bit_depths = (8, 10, 12)
-    lossy = True
-    lossless = True
-    quality_range = (0, 100)
+    full_range = True  # pillow-heif takes and gives 10/12-bit values in the 16-bit range
     defaults = {"quality": 45, "lossless": False}
+    parts = staticmethod(isobmff.boxes)
 
-    def encode(self, image: np.ndarray, bits: int, metadata: bytes) -> bytes:
-        self.check_bits(bits)
-        image = pixels(image, bits, self.name)
+    sniff = staticmethod(sniff_heic)
+
+    def write(self, image, bits, metadata):
+        import pillow_heif
+
         height, width = image.shape
-        quality = float(self.params["quality"])
-        level = -1 if self.params["lossless"] or quality >= 100 else int(round(quality))
+        level = -1 if self.lossless_mode else int(round(float(self.params["quality"])))
         out = io.BytesIO()
         if bits == 8:
             heif = pillow_heif.from_bytes("L", (width, height), image.tobytes())
             heif.save(out, format="HEIF", quality=level)
         else:
-            shifted = (image << np.uint16(16 - bits)).astype("<u2")
-            heif = pillow_heif.from_bytes("I;16", (width, height), shifted.tobytes())
+            heif = pillow_heif.from_bytes("I;16", (width, height), image.astype("<u2").tobytes())
             with _OPTIONS_LOCK:
                 saved = pillow_heif.options.SAVE_HDR_TO_12_BIT
                 pillow_heif.options.SAVE_HDR_TO_12_BIT = bits == 12
@@ -90,25 +83,14 @@ class HeicCodec(ImageCodec):
                     pillow_heif.options.SAVE_HDR_TO_12_BIT = saved
         return isobmff.append_box(out.getvalue(), BOX, metadata)
 
-    def decode(self, data: bytes) -> DecodedImage:
-        data = bytes(data)
-        metadata = isobmff.checked_payload(data, "HEIC", self.max_pixels)
-        try:
-            heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)
-            bits = int(heif.info.get("bit_depth") or 8)
-            decoded = np.asarray(heif[0])
-        except Exception as exc:
-            raise library_error("HEIC", exc) from None
-        decoded = gray(decoded)
-        if decoded.dtype == np.uint16 and bits < 16:
-            decoded = decoded >> np.uint16(16 - bits)
-        elif decoded.dtype != np.uint8 and decoded.dtype != np.uint16:
-            raise FormatError(f"the HEIC image decodes to {decoded.dtype} samples; spectrocodec reads 8-12-bit images")
-        return DecodedImage(np.ascontiguousarray(decoded), bits if decoded.dtype == np.uint16 else 8, metadata)
+    def read(self, data):
+        import pillow_heif
 
-    @classmethod
-    def sniff(cls, data: bytes) -> bool:
-        return sniff_heic(data)
+        metadata = isobmff.checked_payload(data, "HEIC", self.max_pixels)
+        heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)
+        bits = int(heif.info.get("bit_depth") or 8)
+        decoded = np.asarray(heif[0])
+        return decoded, bits if decoded.dtype == np.uint16 else None, metadata
 
 
 @hookimpl

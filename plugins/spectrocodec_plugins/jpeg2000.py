@@ -22,15 +22,11 @@ from __future__ import annotations
 import struct
 import uuid
 
-import imagecodecs
-import numpy as np
-
 from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError
-from spectrocodec.interfaces import DecodedImage, ImageCodec
-
 from spectrocodec.kit import isobmff
-from spectrocodec.kit.image import check_size, gray, library_error, pixels
+from spectrocodec.kit.codec import Codec
+from spectrocodec.kit.image import check_size
 
 UUID = uuid.UUID("5b0c2f3e-7a1d-5c8e-9f3b-73636463706c").bytes  # fixed, spectrocodec's own
 JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
@@ -40,10 +36,6 @@ J2K_SIGNATURE = b"\xff\x4f\xff\x51"
 def psnr_from_quality(quality: float) -> float:
     """quality 0-99 → OpenJPEG's target PSNR in dB (see the module docstring)."""
     return 20.0 + 0.4 * float(quality)
-
-
-def sniff_jpeg2000(data: bytes) -> bool:
-    return data[:12] == JP2_SIGNATURE or data[:4] == J2K_SIGNATURE
 
 
 def codestream(data: bytes) -> bytes:
@@ -77,60 +69,40 @@ def find_uuid_box(data: bytes, key: bytes) -> bytes | None:
     return None
 
 
-class Jpeg2000Codec(ImageCodec):
+class Jpeg2000Codec(Codec):
     """JPEG 2000 through imagecodecs: uint8/uint16 (height, width) ↔ .jp2 bytes (+ a uuid box)."""
 
-    name = "jpeg2000"
-    backend = "imagecodecs"
-    preference = 10
-    extension = ".jp2"
-    mime = "image/jp2"
+    name, extension, mime, fmt = "jpeg2000", ".jp2", "image/jp2", "JPEG 2000"
+    magic = (JP2_SIGNATURE, J2K_SIGNATURE)
     bit_depths = tuple(range(8, 17))
-    lossy = True
-    lossless = True
-    quality_range = (0, 100)
     defaults = {"quality": 45, "lossless": False, "threads": 2}
     limits = {"threads": (1, 64)}
+    parts = staticmethod(isobmff.boxes)
 
-    def encode(self, image: np.ndarray, bits: int, metadata: bytes) -> bytes:
-        self.check_bits(bits)
-        image = pixels(image, bits, self.name)
-        quality = float(self.params["quality"])
-        lossless = bool(self.params["lossless"]) or quality >= 100
+    def write(self, image, bits, metadata):
+        import imagecodecs
+
+        lossless = self.lossless_mode
         # OpenJPEG wants 2**(resolutions - 1) <= the smaller side; a 1-frame spectrogram is 1 wide
         resolutions = max(1, min(6, min(image.shape).bit_length()))
         data = imagecodecs.jpeg2k_encode(
-            image, level=None if lossless else psnr_from_quality(quality), reversible=lossless,
+            image, level=None if lossless else psnr_from_quality(float(self.params["quality"])), reversible=lossless,
             bitspersample=bits, codecformat=imagecodecs.JPEG2K.CODEC.JP2, resolutions=resolutions,
             numthreads=int(self.params["threads"]),
         )
         if data[:12] != JP2_SIGNATURE:
             raise FormatError("OpenJPEG did not write a JP2 file")
-        return isobmff.append_box(data, b"uuid", UUID + bytes(metadata))
+        return isobmff.append_box(data, b"uuid", UUID + metadata)
 
-    def decode(self, data: bytes) -> DecodedImage:
-        data = bytes(data)
-        if not sniff_jpeg2000(data):
-            raise FormatError("not a JPEG 2000 file (no JP2 signature box or J2K codestream)")
+    def read(self, data):
+        import imagecodecs
+
         width, height, bits, _ = siz_info(codestream(data))
         check_size("JPEG 2000", width, height, self.max_pixels)
         if not 8 <= bits <= 16:
             raise FormatError(f"the JPEG 2000 image has {bits}-bit samples; spectrocodec reads 8-16-bit images")
         metadata = find_uuid_box(data, UUID) if data[:12] == JP2_SIGNATURE else None
-        try:
-            decoded = imagecodecs.jpeg2k_decode(data, numthreads=int(self.params["threads"]))
-        except Exception as exc:
-            raise library_error("JPEG 2000", exc) from None
-        decoded = gray(decoded)
-        if decoded.dtype not in (np.uint8, np.uint16):
-            raise FormatError(f"the JPEG 2000 image decodes to {decoded.dtype} samples; spectrocodec reads 8-16-bit images")
-        if (bits > 8) != (decoded.dtype == np.uint16):  # the header and the decoded samples disagree
-            raise FormatError(f"the JPEG 2000 header says {bits}-bit but the image decodes to {decoded.dtype} samples; the file is damaged")
-        return DecodedImage(np.ascontiguousarray(decoded), bits, metadata)
-
-    @classmethod
-    def sniff(cls, data: bytes) -> bool:
-        return sniff_jpeg2000(data)
+        return imagecodecs.jpeg2k_decode(data, numthreads=int(self.params["threads"])), bits, metadata
 
 
 @hookimpl

@@ -24,15 +24,11 @@ from __future__ import annotations
 
 import struct
 
-import imagecodecs
-import numpy as np
-
 from spectrocodec import hookimpl
-from spectrocodec.errors import FormatError, PluginError
-from spectrocodec.interfaces import DecodedImage, ImageCodec
-
+from spectrocodec.errors import FormatError
 from spectrocodec.kit import isobmff
-from spectrocodec.kit.image import check_size, gray, library_error, pixels
+from spectrocodec.kit.codec import Codec
+from spectrocodec.kit.image import check_size
 
 BOX = isobmff.BOX
 SIGNATURE_BOX = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
@@ -46,10 +42,6 @@ def distance_from_quality(quality: float) -> float:
     if quality >= 30:
         return 0.1 + (100 - quality) * 0.09
     return 53.0 / 3000.0 * quality * quality - 23.0 / 20.0 * quality + 25.0
-
-
-def sniff_jxl(data: bytes) -> bool:
-    return data[:2] == CODESTREAM or data[:12] == SIGNATURE_BOX
 
 
 def container(codestream_or_container: bytes, kind: bytes, body: bytes) -> bytes:
@@ -171,62 +163,34 @@ def header_info(data: bytes) -> tuple[int, int, int, bool]:
     return width, height, r.u32((0, 8), (0, 10), (0, 12), (6, 1)), False
 
 
-class JxlCodec(ImageCodec):
+class JxlCodec(Codec):
     """JPEG XL through imagecodecs: uint8/uint16 (height, width) ↔ .jxl bytes (container + scdc box)."""
 
-    name = "jxl"
-    backend = "imagecodecs"
-    preference = 10
-    extension = ".jxl"
-    mime = "image/jxl"
+    name, extension, mime, fmt = "jxl", ".jxl", "image/jxl", "JPEG XL"
+    magic = (CODESTREAM, SIGNATURE_BOX)
     bit_depths = tuple(range(8, 17))
-    lossy = True
-    lossless = True
-    quality_range = (0, 100)
     defaults = {"quality": 80, "lossless": False, "effort": 7, "threads": 2}
-    limits = {"effort": (1, 9), "threads": (1, 64)}
+    limits = {"threads": (1, 64)}
+    ranges = {"effort": (1, 9)}
+    parts = staticmethod(isobmff.boxes)
 
-    def __init__(self, **params) -> None:
-        super().__init__(**params)
-        effort = self.params["effort"]
-        if not (isinstance(effort, int) and 1 <= effort <= 9):
-            raise PluginError(f"codec 'jxl' takes effort from 1 (fast) to 9 (small), not {effort!r}")
+    def write(self, image, bits, metadata):
+        import imagecodecs
 
-    def encode(self, image: np.ndarray, bits: int, metadata: bytes) -> bytes:
-        self.check_bits(bits)
-        image = pixels(image, bits, self.name)
-        quality = float(self.params["quality"])
-        lossless = bool(self.params["lossless"]) or quality >= 100
-        kwargs = dict(bitspersample=bits, effort=int(self.params["effort"]), numthreads=int(self.params["threads"]))
-        if lossless:
-            data = imagecodecs.jpegxl_encode(image, lossless=True, distance=0.0, **kwargs)
-        else:
-            data = imagecodecs.jpegxl_encode(image, lossless=False, distance=distance_from_quality(quality), **kwargs)
+        distance = 0.0 if self.lossless_mode else distance_from_quality(float(self.params["quality"]))
+        data = imagecodecs.jpegxl_encode(image, lossless=self.lossless_mode, distance=distance, bitspersample=bits,
+                                         effort=int(self.params["effort"]), numthreads=int(self.params["threads"]))
         return container(data, BOX, metadata)
 
-    def decode(self, data: bytes) -> DecodedImage:
-        data = bytes(data)
-        if not sniff_jxl(data):
-            raise FormatError("not a JPEG XL file (no FF 0A codestream or JXL signature box)")
+    def read(self, data):
+        import imagecodecs
+
         width, height, bits, is_float = header_info(data)
         check_size("JPEG XL", width, height, self.max_pixels)
         if is_float or not 8 <= bits <= 16:
             raise FormatError(f"the JPEG XL image has {bits}-bit {'float' if is_float else 'integer'} samples; spectrocodec reads 8-16-bit integer images")
         metadata = isobmff.find_box(data, BOX) if data[:2] != CODESTREAM else None
-        try:
-            decoded = imagecodecs.jpegxl_decode(data, numthreads=int(self.params["threads"]))
-        except Exception as exc:
-            raise library_error("JPEG XL", exc) from None
-        decoded = gray(decoded)
-        if decoded.dtype not in (np.uint8, np.uint16):
-            raise FormatError(f"the JPEG XL image decodes to {decoded.dtype} samples; spectrocodec reads 8-16-bit integer images")
-        if (bits > 8) != (decoded.dtype == np.uint16):  # the header and the decoded samples disagree
-            raise FormatError(f"the JPEG XL header says {bits}-bit but the image decodes to {decoded.dtype} samples; the file is damaged")
-        return DecodedImage(decoded, bits, metadata)
-
-    @classmethod
-    def sniff(cls, data: bytes) -> bool:
-        return sniff_jxl(data)
+        return imagecodecs.jpegxl_decode(data, numthreads=int(self.params["threads"])), bits, metadata
 
 
 @hookimpl

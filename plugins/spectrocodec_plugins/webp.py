@@ -17,8 +17,9 @@ Quality: 0-100 is libwebp's own quality factor (``-q`` of cwebp), 0-99 lossy; 10
 libwebp's effort: slower, smaller files (lossy m6 is ~8 % smaller than m4); lossless uses
 libwebp's effort 75 (``-z``-like; effort 100 with method 6 is ~30 times slower for < 0.1 %).
 
-WebP pictures are at most 16383 x 16383 pixels, and imagecodecs writes at most 16382 on a side:
-``max_width`` is 16382 (longer spectrograms, from 262 s, are folded into strips by the pipeline).
+WebP pictures are at most 16383 x 16383 pixels, but imagecodecs' ``webp_encode`` refuses a side of
+exactly 16383 ("invalid data shape", found by ``spectrocodec.testing.check_codec``): ``max_width``
+is 16382 (longer spectrograms are folded into strips by the pipeline).
 
 Metadata carrier: the file is written as an *extended* WebP (RIFF ``WEBP`` with a ``VP8X`` header
 chunk, no feature flags set, canvas = the picture size) followed by the image chunk (``VP8 `` or
@@ -31,18 +32,16 @@ from __future__ import annotations
 
 import struct
 
-import imagecodecs
 import numpy as np
 
 from spectrocodec import hookimpl
+from spectrocodec.interfaces import DecodedImage
 from spectrocodec.errors import FormatError, PluginError
-from spectrocodec.interfaces import DecodedImage, ImageCodec
-
-from spectrocodec.kit.image import check_size, gray, library_error, pixels
+from spectrocodec.kit.codec import Codec
+from spectrocodec.kit.image import check_size
 
 CHUNK = b"SCDC"
 MAX_SIDE = 16383  # WebP's limit on either dimension (14-bit sizes)
-MAX_ENCODE_SIDE = MAX_SIDE - 1  # imagecodecs' webp_encode refuses a side of 16383 ("invalid data shape")
 
 
 def sniff_webp(data: bytes) -> bool:
@@ -97,43 +96,34 @@ def with_chunk(data: bytes, width: int, height: int, fourcc: bytes, body: bytes)
     return b"RIFF" + struct.pack("<I", len(payload)) + payload
 
 
-class WebpCodec(ImageCodec):
+class WebpCodec(Codec):
     """WebP through imagecodecs: uint8 (height, width) ↔ .webp bytes (extended format + SCDC chunk)."""
 
-    name = "webp"
-    backend = "imagecodecs"
-    preference = 10
-    extension = ".webp"
-    mime = "image/webp"
+    name, extension, mime, fmt = "webp", ".webp", "image/webp", "WebP"
     bit_depths = (8,)
-    lossy = True
-    lossless = True
-    quality_range = (0, 100)
-    max_width = MAX_ENCODE_SIDE  # longer audio is folded into strips (~4.4 min each, up to 204 strips: 14.8 h)
+    max_width = MAX_SIDE - 1  # imagecodecs' webp_encode refuses 16383
     defaults = {"quality": 80, "lossless": False, "method": 6}
+    ranges = {"method": (0, 6)}
+    parts = staticmethod(chunks)
 
-    def __init__(self, **params) -> None:
-        super().__init__(**params)
-        method = self.params["method"]
-        if not (isinstance(method, int) and 0 <= method <= 6):
-            raise PluginError(f"codec 'webp' takes method from 0 (fast) to 6 (small), not {method!r}")
+    sniff = staticmethod(sniff_webp)
 
-    def encode(self, image: np.ndarray, bits: int, metadata: bytes) -> bytes:
-        self.check_bits(bits)
-        image = pixels(image, bits, self.name)
+    def write(self, image, bits, metadata):
+        import imagecodecs
+
         height, width = image.shape
-        if width > MAX_ENCODE_SIDE or height > MAX_ENCODE_SIDE:
-            raise PluginError(f"WebP pictures are at most {MAX_ENCODE_SIDE} x {MAX_ENCODE_SIDE} pixels, not {width} x {height}; use avif, jxl or png")
+        if width > MAX_SIDE - 1 or height > MAX_SIDE - 1:
+            raise PluginError(f"WebP pictures are at most {MAX_SIDE - 1} x {MAX_SIDE - 1} pixels here, not {width} x {height}; use avif, jxl or png")
         rgb = np.repeat(image[:, :, None], 3, axis=2)
-        quality, method = float(self.params["quality"]), int(self.params["method"])
-        if self.params["lossless"] or quality >= 100:
+        method = int(self.params["method"])
+        if self.lossless_mode:
             # lossless "quality" is libwebp's effort; 100 with method 6 is ~30x slower for <0.1 %
             data = imagecodecs.webp_encode(rgb, level=75, lossless=True, method=method)
         else:
-            data = imagecodecs.webp_encode(rgb, level=quality, lossless=False, method=method)
+            data = imagecodecs.webp_encode(rgb, level=float(self.params["quality"]), lossless=False, method=method)
         return with_chunk(data, width, height, CHUNK, metadata)
 
-    def probe(self, data: bytes) -> DecodedImage:
+    def probe(self, data):
         """Size (VP8X/VP8/VP8L header) and metadata without decoding: WebP is always 8-bit."""
         data = bytes(data)
         found = chunks(data)
@@ -142,21 +132,13 @@ class WebpCodec(ImageCodec):
         metadata = next((data[start:stop] for fourcc, start, stop in found if fourcc == CHUNK), None)
         return DecodedImage.header_only(width, height, 8, metadata)
 
-    def decode(self, data: bytes) -> DecodedImage:
-        data = bytes(data)
-        found = chunks(data)
-        width, height = image_size(data, found)
-        check_size("WebP", width, height, self.max_pixels)
-        metadata = next((data[start:stop] for fourcc, start, stop in found if fourcc == CHUNK), None)
-        try:
-            decoded = imagecodecs.webp_decode(data)
-        except Exception as exc:
-            raise library_error("WebP", exc) from None
-        return DecodedImage(gray(decoded), 8, metadata)
+    def read(self, data):
+        import imagecodecs
 
-    @classmethod
-    def sniff(cls, data: bytes) -> bool:
-        return sniff_webp(data)
+        found = chunks(data)
+        check_size("WebP", *image_size(data, found), self.max_pixels)
+        metadata = next((data[start:stop] for fourcc, start, stop in found if fourcc == CHUNK), None)
+        return imagecodecs.webp_decode(data), 8, metadata
 
 
 @hookimpl

@@ -57,3 +57,33 @@ def parse_rate(text: str) -> int:
     if not 1000 <= rate <= 384000:
         raise InputError(f"--rate takes 'model', 'original' or a rate in Hz from 1000 to 384000, not '{text}'")
     return rate
+
+
+def vocoder_name(name: str, tell: Any = None) -> str:
+    """A --vocoder of report/bench → the vocoder name to run: "auto" → the one it picks here for
+    speecht5 features (``tell(note)`` is given the reason); "none" unchanged; others checked to
+    exist and run here (PluginError otherwise)."""
+    if name == "none":
+        return name
+    from ..core import api
+
+    cls, note = api.resolve_vocoder(name)
+    if note and tell:
+        tell(note)
+    return cls.name
+
+
+# -- numbers as text -------------------------------------------------------------------------------
+def num(value: float) -> str:
+    """A number as short text: 50.0 → "50", 12.5 → "12.5" (the inverse of number_list)."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def fixed(value: Any, digits: int | None = 2, missing: str = "–", grouping: bool = False) -> str:
+    """A table cell: ``missing`` for None or ""; a float (an int too with ``grouping``) with
+    ``digits`` decimals, thousands separated when ``grouping`` and digits is 0; else str(value)."""
+    if value is None or value == "":
+        return missing
+    if digits is None or not (isinstance(value, float) or grouping and isinstance(value, int)):
+        return str(value)
+    return f"{value:,.{digits}f}" if grouping and digits == 0 else f"{value:.{digits}f}"

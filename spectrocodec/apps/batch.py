@@ -269,7 +269,7 @@ def guarded(func: Callable[..., dict]) -> Callable[..., dict]:
 _VOCODERS: dict[tuple, Any] = {}
 
 
-def cached_vocoder(name: str, feature: str, device: str, params: dict) -> tuple[Any, str]:
+def cached_vocoder(name: str, feature: str, device: str, **params: Any) -> tuple[Any, str]:
     """make_vocoder once per process and settings (models are loaded once per worker)."""
     from ..core import api
 
@@ -297,22 +297,14 @@ def encode_file(source: str, output: str, settings: dict) -> dict:
 @guarded
 def decode_file(source: str, output: str, settings: dict) -> dict:
     from ..core import api
-    from ..core.audio import resample, write_wav
-    from ..core.pipeline import Pipeline
+    from ..core.audio import write_wav
 
-    raw = api._read_bytes(source)
-    pipe = Pipeline()
-    decoded = pipe.read(raw)
-    voc, _ = cached_vocoder(settings["vocoder"], decoded.header.feature["name"], settings["device"], settings["params"])
-    pipe.vocoder = voc
-    waveform, rate = pipe.vocode(decoded)
-    target = settings["rate"]
-    if target is not None:
-        target = decoded.header.sample_rate if target == "original" else int(target)
-        waveform, rate = resample(waveform, rate, target), target
+    result = api.decode_audio(source, settings["vocoder"], settings["device"], settings["rate"],
+                              settings["weights"], make=cached_vocoder, resample_now=False, **settings["params"])
     Path(output).parent.mkdir(parents=True, exist_ok=True)
-    write_wav(output, waveform, rate, force=settings["force"])
-    return {"ok": True, "seconds": len(waveform) / rate, "vocoder": f"{voc.name} on {getattr(voc, 'device_name', settings['device'])}"}
+    write_wav(output, result.waveform, result.rate, force=settings["force"], rate_out=result.target)  # resampled block by block
+    voc = result.vocoder
+    return {"ok": True, "seconds": len(result.waveform) / result.rate, "vocoder": f"{voc.name} on {getattr(voc, 'device_name', settings['device'])}"}
 
 
 # -- the commands -------------------------------------------------------------------------------
@@ -335,20 +327,17 @@ def run_encode(args: argparse.Namespace) -> int:
 
 
 def run_decode(args: argparse.Namespace) -> int:
+    from ..core import api
     from .args import parse_params, parse_rate
-    from ..core.registry import Registry
 
     source = Path(args.input)
     out, exclude = check_folders(source, args.output, "decode")
     params = parse_params(args.param)
-    vocoder = args.vocoder
-    if args.vocoder_weights:
-        params["weights"] = args.vocoder_weights
-        vocoder = "hifigan" if vocoder == "auto" else vocoder
-    if vocoder != "auto":
-        Registry.default().get_class("vocoder", vocoder)  # unknown or unavailable: fail before any work
-    rate = None if args.rate == "model" else "original" if args.rate == "original" else parse_rate(args.rate)
-    settings = {"vocoder": vocoder, "device": args.device, "params": params, "rate": rate, "force": args.force}
+    if args.vocoder != "auto" or args.vocoder_weights:  # unknown or unavailable: fail before any work
+        api.resolve_vocoder(args.vocoder, weights=args.vocoder_weights)
+    rate = args.rate if args.rate in ("model", "original") else parse_rate(args.rate)
+    settings = {"vocoder": args.vocoder, "weights": args.vocoder_weights, "device": args.device,
+                "params": params, "rate": rate, "force": args.force}
     inputs = [p for p in walk(source, exclude) if is_encoded(p)]
     if not inputs:
         raise InputError(f"no encoded images in {source} (no file an installed codec recognises)")

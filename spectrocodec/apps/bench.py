@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..core.errors import InputError
+from .args import fixed, num, vocoder_name
+from .metrics import RATE  # the reference and every decoded output: 16 kHz mono
 from .progress import format_duration
 
-RATE = 16000  # the reference and every decoded output: 16 kHz mono
 OPUS_TOOLS = ("opusenc", "opusdec")
 COLUMNS = [
     "input", "config", "family", "kind", "codec", "bits", "range", "quality", "vocoder", "opus_kbps",
@@ -71,10 +72,10 @@ class Config:
     def key(self) -> str:
         """Unique and stable: the CSV's ``config`` column, used to resume."""
         if self.kind == "opus":
-            return f"opus/{_num(self.kbps)}k"
+            return f"opus/{num(self.kbps)}k"
         if self.kind == "copy":
             return f"copy/{self.vocoder}"
-        quality = "lossless" if self.quality is None else f"q{_num(self.quality)}"
+        quality = "lossless" if self.quality is None else f"q{num(self.quality)}"
         return f"{self.codec}/{self.bits}bit/{self.range}/{quality}/{self.vocoder}"
 
     @property
@@ -89,15 +90,11 @@ class Config:
     @property
     def label(self) -> str:
         if self.kind == "opus":
-            return f"opus {_num(self.kbps)} kbps"
+            return f"opus {num(self.kbps)} kbps"
         if self.kind == "copy":
             return f"copy synthesis {self.vocoder}"
-        quality = "lossless" if self.quality is None else f"q{_num(self.quality)}"
+        quality = "lossless" if self.quality is None else f"q{num(self.quality)}"
         return f"{self.codec} {quality} {self.bits}-bit {self.range} {self.vocoder}"
-
-
-def _num(value: float) -> str:
-    return f"{value:g}"
 
 
 # -- building the run ---------------------------------------------------------------------------
@@ -114,17 +111,6 @@ def find_inputs(paths: Iterable[str | os.PathLike], exclude: Path | None = None)
     if clash:
         raise InputError(f"several inputs are named {', '.join(clash)}; the CSV keys rows by file name, rename one")
     return found
-
-
-def resolve_vocoder(name: str, device: str = "auto") -> str:
-    """"auto" → the name of the vocoder it picks here (note printed); "none" and names unchanged."""
-    if name != "auto":
-        return name
-    from ..core import api
-
-    voc, note = api.make_vocoder("auto", "speecht5", device)
-    print(f"bench: {note}", file=sys.stderr)
-    return voc.name
 
 
 def image_configs(codecs: Iterable[str], bits: Iterable[int], qualities: Iterable[float],
@@ -165,7 +151,7 @@ def run(args) -> int:
     ranges = split_list(args.range)
     if not ranges or set(ranges) - {"adaptive", "fixed"}:
         raise InputError(f"--range takes adaptive, fixed or both (comma-separated), not '{args.range}'")
-    vocoders = [resolve_vocoder(v, args.device) for v in split_list(args.vocoder)]
+    vocoders = [vocoder_name(v, lambda note: print(f"bench: {note}", file=sys.stderr)) for v in split_list(args.vocoder)]
     configs = image_configs(split_list(args.codec), number_list(args.bits, "bits", int),
                             number_list(args.quality, "quality"), vocoders, ranges)
     configs += [Config("copy", vocoder=v) for v in vocoders if v != "none"]
@@ -259,7 +245,7 @@ def measure_image(config: Config, ref: Reference, workdir: Path, extractor, devi
         cli_image = workdir / f"cli{codec.extension}"
         encode = ["encode", str(ref.wav), "-o", str(cli_image), "--codec", config.codec, "--bits", str(config.bits),
                   "--range", config.range, "-f", "-q"]
-        encode += ["--quality", _num(config.quality)] if config.quality is not None else ["--lossless"]
+        encode += ["--quality", num(config.quality)] if config.quality is not None else ["--lossless"]
         row["cli_encode_s"] = _process(_spectrocodec(*encode))
         if config.vocoder != "none":
             row["cli_decode_s"] = _process(_spectrocodec("decode", str(cli_image), "-o", str(workdir / "cli.wav"),
@@ -279,7 +265,7 @@ def measure_opus(config: Config, ref: Reference, workdir: Path, extractor) -> di
     import soundfile as sf
 
     encoded, decoded = workdir / f"{ref.name}.opus", workdir / f"{ref.name}.opus.wav"
-    encode_s = _process(["opusenc", "--quiet", "--bitrate", _num(config.kbps), str(ref.wav), str(encoded)])
+    encode_s = _process(["opusenc", "--quiet", "--bitrate", num(config.kbps), str(ref.wav), str(encoded)])
     decode_s = _process(["opusdec", "--quiet", "--rate", str(RATE), str(encoded), str(decoded)])
     data = encoded.read_bytes()
     output, rate = sf.read(str(decoded), dtype="float32", always_2d=True)
@@ -289,34 +275,27 @@ def measure_opus(config: Config, ref: Reference, workdir: Path, extractor) -> di
             **end_to_end(ref, output.mean(axis=1), extractor)}
 
 
-PAYLOAD_BOXES = {b"mdat", b"jxlc", b"jxlp", b"jp2c", b"VP8 ", b"VP8L", b"ALPH"}  # the codec bitstream
-METADATA_BOXES = {b"scdc", b"SCDC", b"uuid"}  # where the plugins put the spectrocodec payload
-
-
 def container_split(data: bytes) -> dict[str, int]:
-    """Where the bytes of a file go: payload_bytes (the codec bitstream: ``mdat`` of AVIF/HEIC,
-    ``jxlc`` of JPEG XL, ``jp2c`` of JPEG 2000, ``VP8``/``VP8L`` of WebP, the audio packets of Opus),
-    metadata_bytes (the whole spectrocodec box or chunk, header included / the OpusTags packet) and
-    container_bytes (everything else); {} for a format it does not know."""
-    if data[4:8] in (b"ftyp", b"JXL ", b"jP  "):  # ISOBMFF boxes: AVIF, HEIC, JPEG XL and JP2 containers
-        from ..kit.isobmff import boxes
-
-        parts = list(boxes(data))
-    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        from spectrocodec_plugins.webp import chunks
-
-        parts = chunks(data)
-    elif data[:4] == b"OggS":
+    """Where the bytes of a file go: payload_bytes (the codec bitstream, e.g. ``mdat`` of AVIF/HEIC,
+    ``VP8``/``VP8L`` of WebP; the audio packets of Opus), metadata_bytes (the whole spectrocodec box
+    or chunk, header included / the OpusTags packet) and container_bytes (everything else); image
+    files are measured by their codec (ImageCodec.split_container); {} for a format not measured."""
+    if data[:4] == b"OggS":
         headers, packets = _ogg_packets(data)
         if len(packets) < 2:
             return {}
         return {"payload_bytes": sum(packets[2:]), "metadata_bytes": packets[1],
                 "container_bytes": headers + packets[0]}
-    else:
+    from ..core.errors import SpectrocodecError
+    from ..core.registry import Registry
+
+    try:
+        split = Registry.default().codec_for_bytes(data).split_container(data)
+    except SpectrocodecError:  # not an image a codec here reads, or damaged
         return {}
-    payload = sum(stop - start for kind, start, stop in parts if kind in PAYLOAD_BOXES)
-    metadata = sum(stop - start + 8 for kind, start, stop in parts if kind in METADATA_BOXES)  # + the box header
-    return {"payload_bytes": payload, "metadata_bytes": metadata, "container_bytes": len(data) - payload - metadata}
+    if split is None:
+        return {}
+    return dict(zip(("payload_bytes", "metadata_bytes", "container_bytes"), split))
 
 
 def _ogg_packets(data: bytes) -> tuple[int, list[int]]:
@@ -501,14 +480,6 @@ def rate_to_match(points: list[dict[str, Any]], metric: str, target: float) -> f
     return None
 
 
-def _fmt(value: Any, digits: int = 2) -> str:
-    if value is None or value == "":
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 def markdown(summary: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
     """The averaged table and the answers derived from it, as Markdown."""
     inputs = sorted({r["input"] for r in rows})
@@ -520,9 +491,9 @@ def markdown(summary: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
              "| configuration | kbps | feature dB | PESQ-WB | STOI | output dB | enc ×RT | dec ×RT | CLI enc ×RT | CLI dec ×RT | n |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for s in summary:
-        lines.append(f"| {s['config']} | {_fmt(s['kbps'])} | {_fmt(s['feature_mel_db'])} | {_fmt(s['pesq_wb'])} | "
-                     f"{_fmt(s['stoi'], 3)} | {_fmt(s['output_mel_db'])} | {_fmt(s['encode_xrt'], 0)} | "
-                     f"{_fmt(s['decode_xrt'], 0)} | {_fmt(s['cli_encode_xrt'], 0)} | {_fmt(s['cli_decode_xrt'], 0)} | {s['n']} |")
+        lines.append(f"| {s['config']} | {fixed(s['kbps'])} | {fixed(s['feature_mel_db'])} | {fixed(s['pesq_wb'])} | "
+                     f"{fixed(s['stoi'], 3)} | {fixed(s['output_mel_db'])} | {fixed(s['encode_xrt'], 0)} | "
+                     f"{fixed(s['decode_xrt'], 0)} | {fixed(s['cli_encode_xrt'], 0)} | {fixed(s['cli_decode_xrt'], 0)} | {s['n']} |")
     lines += ["", *answers(summary)]
     if len(inputs) > 1:  # averages can hide a file where a configuration never gets there
         for name in inputs:
@@ -538,18 +509,18 @@ def answers(summary: list[dict[str, Any]], where: str = "", speed: bool = True) 
     image = {f: p for f, p in families(summary).items() if any(r["pesq_wb"] is not None for r in p)}
     if opus and image:
         low = opus[0]
-        out += [f"## Bitrate to match Opus at {_fmt(low['opus_kbps'], 0)} kbps "
-                f"(PESQ-WB {_fmt(low['pesq_wb'])}, STOI {_fmt(low['stoi'], 3)}, file {_fmt(low['kbps'])} kbps){where}", "",
+        out += [f"## Bitrate to match Opus at {fixed(low['opus_kbps'], 0)} kbps "
+                f"(PESQ-WB {fixed(low['pesq_wb'])}, STOI {fixed(low['stoi'], 3)}, file {fixed(low['kbps'])} kbps){where}", "",
                 "| configuration family | kbps for its PESQ-WB | kbps for its STOI | best PESQ-WB (at kbps) | best STOI (at kbps) |",
                 "| --- | ---: | ---: | ---: | ---: |"]
         for family, points in image.items():
             cells = []
             for metric in ("pesq_wb", "stoi"):
                 kbps = rate_to_match(points, metric, low[metric]) if low[metric] is not None else None
-                cells.append(_fmt(kbps) if kbps is not None else "not reached")
+                cells.append(fixed(kbps) if kbps is not None else "not reached")
             best = [max((p for p in points if p[m] is not None), key=lambda p: p[m]) for m in ("pesq_wb", "stoi")]
-            out.append(f"| {family} | {cells[0]} | {cells[1]} | {_fmt(best[0]['pesq_wb'])} ({_fmt(best[0]['kbps'])}) | "
-                       f"{_fmt(best[1]['stoi'], 3)} ({_fmt(best[1]['kbps'])}) |")
+            out.append(f"| {family} | {cells[0]} | {cells[1]} | {fixed(best[0]['pesq_wb'])} ({fixed(best[0]['kbps'])}) | "
+                       f"{fixed(best[1]['stoi'], 3)} ({fixed(best[1]['kbps'])}) |")
         out.append("")
     ceilings = {r["vocoder"]: r for r in summary if r["kind"] == "copy"}
     if ceilings and image:
@@ -564,9 +535,9 @@ def answers(summary: list[dict[str, Any]], where: str = "", speed: bool = True) 
             best_s = max(p["stoi"] for p in points if p["stoi"] is not None)
             near_p = rate_to_match(points, "pesq_wb", ceiling["pesq_wb"] - 0.1)
             near_s = rate_to_match(points, "stoi", ceiling["stoi"] - 0.01)
-            out.append(f"| {family} | {_fmt(ceiling['pesq_wb'])} / {_fmt(ceiling['stoi'], 3)} | {_fmt(best_p)} / {_fmt(best_s, 3)} | "
-                       f"{_fmt(ceiling['pesq_wb'] - best_p)} / {_fmt(ceiling['stoi'] - best_s, 3)} | "
-                       f"{_fmt(near_p) if near_p else 'not reached'} / {_fmt(near_s) if near_s else 'not reached'} |")
+            out.append(f"| {family} | {fixed(ceiling['pesq_wb'])} / {fixed(ceiling['stoi'], 3)} | {fixed(best_p)} / {fixed(best_s, 3)} | "
+                       f"{fixed(ceiling['pesq_wb'] - best_p)} / {fixed(ceiling['stoi'] - best_s, 3)} | "
+                       f"{fixed(near_p) if near_p else 'not reached'} / {fixed(near_s) if near_s else 'not reached'} |")
         out.append("")
     if opus and speed:
         enc = [r["cli_encode_xrt"] for r in opus if r["cli_encode_xrt"]]
@@ -581,7 +552,7 @@ def answers(summary: list[dict[str, Any]], where: str = "", speed: bool = True) 
                 cells = []
                 for step, ref in (("encode", enc_x), ("decode", dec_x)):
                     values = [_mean([p[f"{step}_xrt"] for p in points]), _mean([p[f"cli_{step}_xrt"] for p in points])]
-                    cells.append(" / ".join(_fmt(v / ref, 3) if v else "–" for v in values))
+                    cells.append(" / ".join(fixed(v / ref, 3) if v else "–" for v in values))
                 out.append(f"| {family} | {cells[0]} | {cells[1]} |")
             out.append("")
     return out

@@ -138,9 +138,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
     import time
 
     from ..core import api
+    from ..core.audio import write_wav
     from ..core.files import check_output, is_stdio, refuse_terminal_output, shown, writes_stdout
-    from ..core.pipeline import Pipeline
-    from ..core.writer import audio_format, write_audio
+    from ..core.writer import audio_format
     from .options import decode_output, note, verbose
 
     source = Path(args.input)
@@ -152,35 +152,22 @@ def cmd_decode(args: argparse.Namespace) -> int:
     refuse_terminal_output(output)
     audio_format(output)  # an extension no audio format has: refused before any work
     check_output(output, args.force, inputs=(source,))
-    if args.rate not in ("model", "original"):
-        parse_rate(args.rate)  # refuse a bad --rate before any work
-    params = parse_params(args.param)
-    raw = api._read_bytes(args.input)
-    pipe = Pipeline()
-    decoded = pipe.read(raw)
-    header = decoded.header
-    if decoded.legacy:
+    rate = args.rate if args.rate in ("model", "original") else parse_rate(args.rate)  # refused before any work
+    say = None if args.quiet else (lambda text: print(text, file=sys.stderr))
+    start = time.monotonic()
+    result = api.decode_audio(args.input, args.vocoder, args.device, rate, args.vocoder_weights,
+                              on_note=say, resample_now=False, **parse_params(args.param))
+    voc = result.vocoder
+    verbose(args, f"vocoder {json.dumps(voc.get_config(), default=str)}: {len(result.waveform) / result.rate:.2f} s in {time.monotonic() - start:.2f} s")
+    if result.legacy:
         note(args, f"{shown(source)} has no spectrocodec metadata: decoded as a plain 8-bit audio-avif spectrogram "
                    f"(fixed range [-11, 4]); if it is an ordinary picture the sound is noise")
-    vocoder = args.vocoder
-    if args.vocoder_weights:
-        params["weights"] = args.vocoder_weights
-        vocoder = "hifigan" if vocoder == "auto" else vocoder
-    voc, voc_note = api.make_vocoder(vocoder, header.feature["name"], args.device, **params)
-    if voc_note and not args.quiet:
-        print(voc_note, file=sys.stderr)
-    verbose(args, f"vocoder {json.dumps(voc.get_config(), default=str)}")
-    pipe.vocoder = voc
-    start = time.monotonic()
-    waveform, rate = pipe.vocode(decoded)
-    verbose(args, f"vocoded {len(waveform) / rate:.2f} s in {time.monotonic() - start:.2f} s")
-    del decoded  # the features: not needed while resampling and writing
-    target = rate if args.rate == "model" else header.sample_rate if args.rate == "original" else parse_rate(args.rate)
-    gain = write_audio(output, waveform, rate, force=args.force, rate_out=target)  # resampled block by block
+    target = result.target or result.rate
+    gain = write_wav(output, result.waveform, result.rate, force=args.force, rate_out=target)  # resampled block by block
     if gain != 1.0:
         note(args, f"the decoded audio peaked above full scale; scaled by {gain:.3f} ({20 * math.log10(gain):.1f} dB) instead of clipping")
     if not args.quiet:
-        print(f"{shown(output)}: {len(waveform) / rate:.2f} s at {target} Hz ({voc.name} on {getattr(voc, 'device_name', args.device)})",
+        print(f"{shown(output)}: {len(result.waveform) / result.rate:.2f} s at {target} Hz ({voc.name} on {getattr(voc, 'device_name', args.device)})",
               file=sys.stderr if writes_stdout(output) else sys.stdout)
     return 0
 

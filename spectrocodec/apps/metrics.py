@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 CLAMP = (-11.0, 4.0)
+RATE = 16000  # Hz: PESQ-WB and STOI compare 16 kHz mono signals
 
 
 def mel_distortion_db(reference: np.ndarray, test: np.ndarray) -> float:

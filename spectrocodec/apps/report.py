@@ -36,9 +36,10 @@ from urllib.parse import quote
 from . import batch
 from ..core.errors import InputError
 from ..core.files import atomic_output, write_bytes
+from .args import fixed, num, vocoder_name
+from .metrics import RATE  # decoded outputs and the reference for the metrics: 16 kHz mono
 from .progress import Progress, format_duration
 
-RATE = 16000  # decoded outputs and the reference for the metrics: 16 kHz mono
 BROWSER_MIMES = {"image/avif", "image/webp", "image/png", "image/jpeg", "image/gif", "image/bmp"}
 DB_RANGE = 100.0  # the colour scale of the spectrograms spans this many dB below the loudest bin
 COLUMNS = [  # summary table: key, heading, digits (None: text)
@@ -61,12 +62,12 @@ class Config:
 
     @property
     def name(self) -> str:
-        quality = "lossless" if self.quality is None else f"q{_num(self.quality)}"
+        quality = "lossless" if self.quality is None else f"q{num(self.quality)}"
         return f"{self.codec}-{quality}-{self.bits}bit"
 
     @property
     def label(self) -> str:
-        quality = "lossless" if self.quality is None else f"quality {_num(self.quality)}"
+        quality = "lossless" if self.quality is None else f"quality {num(self.quality)}"
         return f"{self.codec}, {quality}, {self.bits}-bit"
 
 
@@ -82,10 +83,6 @@ class Item:
     channels: int = 0
     error: str = ""
     results: dict[str, dict] = field(default_factory=dict)  # config name → measurements
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 # -- building the run ---------------------------------------------------------------------------
@@ -129,17 +126,6 @@ def make_items(inputs: list[str], out: Path) -> list[Item]:
         used.add(slug.lower())
         items.append(Item(path, slug, relative.as_posix()))
     return items
-
-
-def resolve_vocoder(name: str) -> str:
-    """"auto" → the vocoder it picks for speecht5 features here; others checked to exist."""
-    from ..core.registry import Registry
-
-    registry = Registry.default()
-    if name == "auto":
-        return registry.auto_vocoder("speecht5").name
-    registry.get_class("vocoder", name)
-    return name
 
 
 def prepare(item: Item, out: Path, force: bool) -> None:
@@ -229,7 +215,7 @@ def run_one(source: str, folder: str, config: dict, settings: dict) -> dict:
     start = time.perf_counter()  # decoding and vocoding, not loading the vocoder (once per process)
     decoded = pipe.read(data)
     read_s = time.perf_counter() - start
-    vocoder, _ = batch.cached_vocoder(settings["vocoder"], decoded.header.feature["name"], settings["device"], {})
+    vocoder, _ = batch.cached_vocoder(settings["vocoder"], decoded.header.feature["name"], settings["device"])
     pipe.vocoder = vocoder
     start = time.perf_counter()
     waveform, out_rate = pipe.vocode(decoded)
@@ -338,7 +324,7 @@ def rd_plot(path: Path, items: list[Item], configs: list[Config]) -> None:
             values = [r[key] for r in rows if r.get(key) is not None]
             return float(np.mean(values)) if values else None
 
-        label = "" if config.quality is None else _num(config.quality)
+        label = "" if config.quality is None else num(config.quality)
         series.setdefault(f"{config.codec} {config.bits}-bit", []).append((mean("kbps"), mean("pesq_wb"), mean("feature_mel_db"), label))
     fig = _figure(10.0, 3.6)
     axes = fig.subplots(1, 2)
@@ -426,14 +412,6 @@ def _url(*parts: str) -> str:
     return "/".join(quote(part) for part in parts)
 
 
-def _fmt(value: Any, digits: int | None) -> str:
-    if value is None:
-        return ""
-    if digits is None:
-        return str(value)
-    return f"{value:,.{digits}f}" if digits == 0 else f"{value:.{digits}f}"
-
-
 def _size(count: int) -> str:
     return f"{count} B" if count < 1000 else f"{count / 1000:.1f} kB" if count < 1_000_000 else f"{count / 1e6:.2f} MB"
 
@@ -474,7 +452,7 @@ def render(items: list[Item], configs: list[Config], settings: dict, failures: l
                     cells.append('<td data-value="101">lossless</td>')
                 else:
                     raw = "" if value is None else str(value)
-                    cells.append(f'<td data-value="{e(raw)}">{e(_fmt(value, digits))}</td>')
+                    cells.append(f'<td data-value="{e(raw)}">{e(fixed(value, digits, missing="", grouping=True))}</td>')
             out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
     out.append('<h2 id="rate-distortion">Rate–distortion</h2>'
@@ -539,7 +517,7 @@ def run(args: argparse.Namespace) -> int:
 
     configs = make_configs(split_list(args.codec), number_list(args.quality, "quality"), number_list(args.bits, "bits", int),
                            note=lambda line: print(line, file=sys.stderr))
-    vocoder = resolve_vocoder(args.vocoder)
+    vocoder = vocoder_name(args.vocoder)
     settings = {"vocoder": vocoder, "device": args.device, "range": args.range}
     items = make_items(args.inputs, out)
     out.mkdir(parents=True, exist_ok=True)

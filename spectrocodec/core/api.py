@@ -8,13 +8,16 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from .errors import InputError
+from .audio import resample
+from .errors import InputError, PluginError
 from .files import is_stream, read_stream, spooled_input
+from .interfaces import Vocoder
 from .pipeline import Decoded, Pipeline
 from .registry import Registry
 from .validate import check_encode_args, check_rate_arg
@@ -32,21 +35,42 @@ def make_codec(codec: str | dict = "avif", quality: float | None = None, lossles
     return registry.create("codec", config, quality=quality, lossless=lossless or None, **params)
 
 
+def resolve_vocoder(vocoder: str = "auto", feature: str = "speecht5", weights: str | None = None,
+                    registry: Registry | None = None) -> tuple[type[Vocoder], str]:
+    """The one rule that picks a vocoder class (API, decode, batch, report and bench all use it).
+
+    A name is looked up (PluginError if unknown or unable to run here). ``"auto"``: with
+    ``weights`` (--vocoder-weights), the highest-priority vocoder for ``feature`` that takes a
+    ``weights`` parameter; without, the highest-priority available one (HiFi-GAN when its weights
+    are available without a download, else the weights-free griffinlim). Returns (class, note):
+    note says which one ``auto`` chose and why, or is empty."""
+    registry = registry or Registry.default()
+    if vocoder != "auto":
+        return registry.get_class("vocoder", vocoder), ""  # type: ignore[return-value]
+    candidates = [c for c in registry.classes("vocoder") if feature in c.accepts]  # type: ignore[attr-defined]
+    if weights is not None:
+        takes = [c for c in candidates if "weights" in c.defaults]
+        if not takes:
+            raise PluginError(f"no installed vocoder for '{feature}' features takes weights; see 'spectrocodec plugins'")
+        return max(takes, key=lambda c: c.priority), ""  # type: ignore[return-value, attr-defined]
+    cls = registry.auto_vocoder(feature)
+    skipped = [c for c in candidates if c.priority > cls.priority and c.unavailable()]  # type: ignore[attr-defined]
+    note = f"vocoder: {cls.name}" + "".join(f" ({c.name} not used: {c.unavailable()})" for c in skipped)
+    return cls, note
+
+
 def make_vocoder(vocoder: str | dict = "auto", feature: str = "speecht5", device: str = "auto",
-                 registry: Registry | None = None, **params: Any):
-    """A Vocoder instance: by name, or ``"auto"`` (HiFi-GAN when its weights are available
-    without a download, else the weights-free griffinlim). Returns (vocoder, note) where note
-    says which one ``auto`` chose and why, or is empty."""
+                 registry: Registry | None = None, weights: str | None = None, **params: Any):
+    """A Vocoder instance by name (or config dict), or ``"auto"`` (see resolve_vocoder);
+    ``weights``: a local directory or hub id, passed as the vocoder's ``weights`` parameter.
+    Returns (vocoder, note) where note says which one ``auto`` chose and why, or is empty."""
     registry = registry or Registry.default()
     note = ""
-    if vocoder == "auto":
-        cls = registry.auto_vocoder(feature)
-        skipped = [c for c in registry.classes("vocoder")
-                   if feature in c.accepts and c.priority > cls.priority and c.unavailable()]  # type: ignore[attr-defined]
-        note = f"vocoder: {cls.name}"
-        if skipped:
-            note += "".join(f" ({c.name} not used: {c.unavailable()})" for c in skipped)
+    if isinstance(vocoder, str):
+        cls, note = resolve_vocoder(vocoder, feature, weights, registry)
         vocoder = cls.name
+    if weights is not None:
+        params["weights"] = weights
     config = {"name": vocoder} if isinstance(vocoder, str) else dict(vocoder)
     return registry.create("vocoder", config, device=device, **params), note
 
@@ -81,7 +105,9 @@ def encode(source: AudioSource, sample_rate: int | None = None, codec: str | dic
 MAX_ENCODED_BYTES = 256 << 20  # encoded inputs above this are refused unread (an hour is ~1-30 MB)
 
 
-def _read_bytes(data: bytes | str | os.PathLike) -> bytes:
+def read_bytes(data: bytes | str | os.PathLike) -> bytes:
+    """Encoded bytes as they are, or the bytes of the file at a path, refused (InputError) when it
+    is missing, a folder, not a regular file, empty or larger than MAX_ENCODED_BYTES."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
     if not isinstance(data, (str, os.PathLike)):
@@ -112,7 +138,51 @@ def _read_bytes(data: bytes | str | os.PathLike) -> bytes:
 
 def read_features(data: bytes | str | os.PathLike) -> Decoded:
     """Encoded bytes (or a path) → Decoded: features float32 (frames, bins), header, codec."""
-    return Pipeline().read(_read_bytes(data))
+    return Pipeline().read(read_bytes(data))
+
+
+@dataclass
+class Decoding:
+    """What decode_audio gives: the waveform and what made it."""
+
+    waveform: np.ndarray  # float32 (samples,)
+    rate: int  # Hz
+    vocoder: Vocoder
+    note: str  # which vocoder "auto" chose and why, or ""
+    legacy: bool = False  # a plain image without spectrocodec metadata, decoded as audio-avif
+    target: int | None = None  # with resample=False: the rate to resample to while writing (write_wav's rate_out)
+
+
+def decode_audio(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", device: str = "auto",
+                 rate: str | int | None = "model", weights: str | None = None,
+                 make: Callable[..., tuple[Vocoder, str]] | None = None,
+                 on_note: Callable[[str], None] | None = None, resample_now: bool = True,
+                 **vocoder_params: Any) -> Decoding:
+    """The one decode path (``decode``, ``spectrocodec decode`` and folders use it): encoded bytes
+    or a path → features → vocoder → waveform at ``rate``: "model" or None (the vocoder's,
+    16000 Hz for speecht5), "original" (the input's rate, from the header) or a rate in Hz.
+    ``make``: what builds the vocoder (default make_vocoder; batch passes a per-process cache);
+    ``on_note`` is told which vocoder "auto" chose before the (slow) vocoding starts.
+    ``resample_now=False``: the waveform stays at the vocoder's rate and ``target`` says the rate
+    asked for, so that the writer resamples block by block (``write_wav(..., rate_out=target)``:
+    bounded memory for ``--rate 384000`` on hours of audio)."""
+    rate = check_rate_arg(rate)  # refused before any work
+    pipe = Pipeline()
+    decoded = pipe.read(read_bytes(data))
+    header = decoded.header
+    voc, note = (make or make_vocoder)(vocoder, header.feature["name"], device, weights=weights, **vocoder_params)
+    if note and on_note:
+        on_note(note)
+    pipe.vocoder = voc
+    waveform, out_rate = pipe.vocode(decoded)
+    legacy = decoded.legacy
+    del decoded  # the features: not needed while resampling
+    target = None
+    if rate is not None:
+        target = header.sample_rate if rate == "original" else int(rate)
+        if resample_now:
+            waveform, out_rate, target = resample(waveform, out_rate, target), target, None
+    return Decoding(waveform, out_rate, voc, note, legacy, target)
 
 
 class DecodedAudio(tuple):
@@ -136,38 +206,32 @@ class DecodedAudio(tuple):
 
 
 def decode(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", device: str = "auto",
-           rate: int | str | None = None, **vocoder_params: Any) -> DecodedAudio:
+           rate: str | int | None = "model", weights: str | None = None,
+           **vocoder_params: Any) -> DecodedAudio:
     """Encoded bytes (or a path, or "-" for standard input) → ``DecodedAudio``: the pair
-    (waveform float32 (samples,), sample rate in Hz) with ``.vocoder``, ``.device``, ``.gain``.
+    (waveform float32 (samples,), sample rate in Hz), so ``waveform, rate = decode(...)`` works,
+    with ``.vocoder`` (the name of the vocoder that ran), ``.device``, ``.gain``, ``.legacy``.
 
-    rate: None or "model" (the vocoder's rate, 16000 for speecht5), "original" (the encoded audio's
-    rate) or a rate in Hz (1000-384000). A waveform that goes over full scale is scaled down
-    (``.gain`` < 1) and soft-limited rather than left to clip when written (core/writer.py)."""
-    from .audio import resample
+    rate: "model" or None (the vocoder's rate, 16000 for speecht5), "original" (the encoded audio's
+    rate) or a rate in Hz (1000-384000); weights: vocoder weights (dir or hub id). A waveform that
+    goes over full scale is scaled down (``.gain`` < 1) and soft-limited rather than left to clip
+    when written (core/writer.py)."""
     from .writer import headroom_gain, limit
 
-    target = check_rate_arg(rate)
     if not isinstance(device, str):
         raise InputError(f"device takes 'auto', 'cpu' or 'cuda', not {device!r}")
-    registry = Registry.default()
-    raw = _read_bytes(data)
-    pipe = Pipeline(registry=registry)
-    decoded = pipe.read(raw)
-    voc, _ = make_vocoder(vocoder, decoded.header.feature["name"], device, registry, **vocoder_params)
-    pipe.vocoder = voc
-    waveform, out_rate = pipe.vocode(decoded)
-    if target is not None:
-        target = decoded.header.sample_rate if target == "original" else target
-        waveform, out_rate = resample(waveform, out_rate, target), target
+    result = decode_audio(data, vocoder, device, rate, weights, **vocoder_params)
+    waveform = result.waveform
     gain = headroom_gain(waveform)
     if gain != 1.0:  # over full scale: one gain and a soft-knee limiter, never hard clipping
         waveform = limit(waveform, gain)
-    return DecodedAudio(waveform, out_rate, voc.name, getattr(voc, "device_name", device), gain, decoded.legacy)
+    return DecodedAudio(waveform, result.rate, result.vocoder.name, getattr(result.vocoder, "device_name", device),
+                        gain, result.legacy)
 
 
 def info(data: bytes | str | os.PathLike) -> dict[str, Any]:
     """What an encoded file holds: codec, bit depth, range, size, duration, bitrate, metadata."""
-    raw = _read_bytes(data)
+    raw = read_bytes(data)
     decoded = Pipeline().read(raw, features=False)  # headers only where the codec can: no pixels decoded
     header = decoded.header
     duration = header.duration if not decoded.legacy else (decoded.width - 1) * 256 / 16000
@@ -183,3 +247,5 @@ def info(data: bytes | str | os.PathLike) -> dict[str, Any]:
         "legacy": decoded.legacy, "format_version": None if decoded.legacy else header.version,
     }
 
+
+_read_bytes = read_bytes  # the old private name, for code written against it

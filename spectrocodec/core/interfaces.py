@@ -194,6 +194,13 @@ class ImageCodec(Component):
     def sniff(cls, data: bytes) -> bool:
         """True if ``data`` (at least its first 64 bytes) is in this codec's format (magic numbers)."""
 
+    @classmethod
+    def split_container(cls, data: bytes) -> tuple[int, int, int] | None:
+        """Where the bytes of a file this codec wrote go: (payload, metadata, container) byte
+        counts, i.e. the codec bitstream, the spectrocodec payload's box or chunk (its header
+        included) and everything else; they add up to len(data). None: not measured (default)."""
+        return None
+
 
 class Vocoder(Component):
     """Features → waveform float32 (frames * hop,) at the feature extractor's sample rate.

@@ -1,4 +1,4 @@
-"""Small helpers shared by the image codec plugins (webp, jxl, heic, jpeg2000, png, avif_pillow).
+"""Pixel helpers for image codec plugins (the Codec base class in codec.py uses them for you).
 
 - :func:`pixels`: the encoder's input as a C-contiguous uint8/uint16 array, checked. The mapping
   hands codecs views with odd strides (a transposed, flipped array), and several encoders
@@ -7,6 +7,8 @@
   decoder allocates it (decompression bombs).
 - :func:`library_error`: a library's exception as a one-line :class:`FormatError`.
 - :func:`gray`: a decoded colour array (H, W, 3|4) as one grayscale plane.
+- :func:`scale_up` / :func:`scale_down`: a 9-15-bit picture to the 16-bit range (v << (16 - bits),
+  so that viewers show the right brightness) and back (exact).
 """
 
 from __future__ import annotations
@@ -59,3 +61,13 @@ def gray(array: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(channels[:, :, 0])
     mean = (channels.astype(np.uint32).sum(axis=2) + 1) // 3
     return mean.astype(array.dtype)
+
+
+def scale_up(image: np.ndarray, bits: int) -> np.ndarray:
+    """uint16 values < 2**bits → the 16-bit range (v << (16 - bits)) for 8 < bits < 16; else unchanged."""
+    return image << np.uint16(16 - bits) if 8 < bits < 16 else image
+
+
+def scale_down(image: np.ndarray, bits: int) -> np.ndarray:
+    """The inverse of :func:`scale_up` (v >> (16 - bits)) for uint16 pictures, 8 < bits < 16."""
+    return image >> np.uint16(16 - bits) if 8 < bits < 16 and image.dtype == np.uint16 else image

@@ -16,8 +16,9 @@ import spectrocodec
 from spectrocodec import FormatError, PluginError
 from spectrocodec.core.pipeline import Pipeline
 from spectrocodec.core.registry import Registry
+from spectrocodec.testing import check_codec
 
-from spectrocodec_tiff import TiffCodec
+TiffCodec = pytest.importorskip("spectrocodec_tiff", reason="pip install -e examples/spectrocodec-tiff").TiffCodec
 
 
 def tone(seconds=1.0, rate=16000):
@@ -30,6 +31,12 @@ def test_found_through_the_entry_point():
     eps = importlib.metadata.entry_points(group="spectrocodec")
     assert any(ep.name == "tiff" and ep.value == "spectrocodec_tiff" for ep in eps)
     assert Registry.default().get_class("codec", "tiff") is TiffCodec
+
+
+def test_conforms():
+    """spectrocodec's conformance kit: every bit depth and shape, lossless, sniffing, config,
+    damaged bytes, decompression bombs."""
+    check_codec(TiffCodec)
 
 
 @pytest.mark.parametrize("bits", TiffCodec.bit_depths)
