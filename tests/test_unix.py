@@ -301,6 +301,19 @@ def test_info_on_an_avif_claiming_many_strips_reads_no_pixels(work, tmp_path):
     assert result.returncode == 0 or lines[0].startswith("spectrocodec: error:")
 
 
+def test_animated_avif_is_refused_before_decoding(tmp_path):
+    import imagecodecs
+
+    (tmp_path / "anim.avif").write_bytes(imagecodecs.avif_encode(np.zeros((3, 80, 100), np.uint8), level=60, speed=9))
+    for command in ("info", "decode"):
+        one_line_error(run_cli(command, tmp_path / "anim.avif"), "animation")
+
+
+def test_length_limits():
+    assert 11.9 < spectrocodec.Pipeline(codec="avif").max_seconds() / 3600 <= 12.0  # libaom fails from ~13.6 h
+    assert abs(spectrocodec.Pipeline(codec="webp").max_seconds() / 3600 - 14.85) < 0.01
+
+
 def test_random_picture_warns_it_has_no_metadata(tmp_path):
     from PIL import Image
 

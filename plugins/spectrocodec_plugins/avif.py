@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from spectrocodec import hookimpl
+from spectrocodec.errors import FormatError
 from spectrocodec.interfaces import DecodedImage
 from spectrocodec.kit import isobmff
 from spectrocodec.kit.codec import Codec
@@ -36,6 +37,14 @@ def av1_bit_depth(data: bytes) -> int | None:
     return 12 if flags & 0x20 else 10 if flags & 0x40 else 8
 
 
+def refuse_sequence(data: bytes) -> None:
+    """FormatError for an animated AVIF (an image sequence: a ``moov`` box): its pixel count is
+    frames x size, which the ispe check cannot bound, and imagecodecs crashes (SIGSEGV) when asked
+    for one frame of it; spectrocodec writes and reads still images only."""
+    if any(kind == b"moov" for kind, _, _ in isobmff.boxes(data)):
+        raise FormatError("this AVIF is an animation (an image sequence); spectrocodec reads still AVIF images only")
+
+
 class AvifCodec(Codec):
     """AVIF through imagecodecs: uint8/uint16 (height, width) ↔ .avif bytes."""
 
@@ -43,7 +52,7 @@ class AvifCodec(Codec):
     bit_depths = (8, 10, 12)
     defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2}
     limits = {"speed": (0, 10), "threads": (1, 64)}  # libgomp crashes on threads=100000
-    max_encode_pixels = 80 * 2_700_000  # 12.0 h of speecht5 frames: libaom fails from ~13.6 h (issue 15)
+    max_encode_pixels = 80 * 2_700_000  # ~12 h of speecht5 frames (11.94 h in whole strips): libaom fails from ~13.6 h (issue 15)
     parts = staticmethod(isobmff.boxes)
 
     sniff = staticmethod(sniff_avif)
@@ -63,6 +72,7 @@ class AvifCodec(Codec):
         """Size (ispe), bits (av1C) and metadata without decoding; None without an av1C."""
         data = bytes(data)
         metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
+        refuse_sequence(data)
         bits = av1_bit_depth(data)
         if bits is None:
             return None
@@ -73,8 +83,8 @@ class AvifCodec(Codec):
         import imagecodecs
 
         metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
-        # index 0: the first frame only; an animated AVIF's other frames are never decoded
-        decoded = imagecodecs.avif_decode(data, index=0, numthreads=int(self.params["threads"]))
+        refuse_sequence(data)
+        decoded = imagecodecs.avif_decode(data, numthreads=int(self.params["threads"]))
         return decoded[:, :, 0] if decoded.ndim == 3 else decoded, av1_bit_depth(data), metadata
 
 
