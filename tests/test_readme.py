@@ -41,8 +41,8 @@ def run_bash(line: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
     here = tmp_path_factory.mktemp("readme")
-    sf.write(here / "talk.wav", tone(1.0), 16000)
-    for name, seconds in (("recordings/a.wav", 0.5), ("recordings/sub/b.flac", 0.5), ("music/m.wav", 0.5), ("corpus/c.wav", 1.0)):
+    sf.write(here / "talk.wav", tone(0.5), 16000)  # short: the examples' report and bench vocode every configuration
+    for name, seconds in (("recordings/a.wav", 0.3), ("recordings/sub/b.flac", 0.3), ("music/m.wav", 0.3), ("corpus/c.wav", 0.5)):
         (here / name).parent.mkdir(parents=True, exist_ok=True)
         sf.write(here / name, tone(seconds, freq=330.0), 16000)
     return here

@@ -240,6 +240,12 @@ def test_quiet_and_verbose(work, tmp_path):
     assert loud.returncode == 0 and '"speed": 9' in loud.stderr
 
 
+def test_bench_quiet_prints_nothing_on_success(tmp_path):
+    sf.write(tmp_path / "one.wav", tone(0.3), 16000)
+    result = run_cli("bench", tmp_path / "one.wav", "-o", tmp_path / "b", "--quality", "50", "--opus", "none", "--no-cli", "-q", "-f")
+    assert result.returncode == 0 and result.stderr == "" and (tmp_path / "b" / "rd.csv").exists()
+
+
 def test_plugins_table_stays_a_table():
     result = run_cli("plugins", env={**os.environ, "COLUMNS": "100"})
     assert result.returncode == 0

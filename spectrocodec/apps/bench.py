@@ -151,12 +151,15 @@ def run(args) -> int:
     ranges = split_list(args.range)
     if not ranges or set(ranges) - {"adaptive", "fixed"}:
         raise InputError(f"--range takes adaptive, fixed or both (comma-separated), not '{args.range}'")
-    vocoders = [vocoder_name(v, lambda note: print(f"bench: {note}", file=sys.stderr)) for v in split_list(args.vocoder)]
+    say = (lambda note: None) if getattr(args, "quiet", False) else (lambda note: print(f"bench: {note}", file=sys.stderr))
+    vocoders = [vocoder_name(v, say) for v in split_list(args.vocoder)]
     configs = image_configs(split_list(args.codec), number_list(args.bits, "bits", int),
                             number_list(args.quality, "quality"), vocoders, ranges)
     configs += [Config("copy", vocoder=v) for v in vocoders if v != "none"]
     if str(args.opus).strip().lower() != "none":
         configs += opus_configs(number_list(args.opus, "opus"))
+    if getattr(args, "verbose", False):  # -v: what will run
+        print(f"bench: {len(configs)} configuration(s): {', '.join(c.label for c in configs)}", file=sys.stderr)
     failures = run_bench(find_inputs(args.inputs, Path(args.output)), configs, Path(args.output), device=args.device,
                          force=args.force, cli_timing=not args.no_cli, keep_files=True, quiet=getattr(args, "quiet", False))
     return 1 if failures else 0
@@ -382,7 +385,7 @@ def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: s
     todo = [(path, config) for path in inputs for config in configs
             if force or (path.stem, config.key) not in rows]
     skipped = len(inputs) * len(configs) - len(todo)
-    if skipped:
+    if skipped and not quiet:
         print(f"bench: {skipped} measurements already in {csv_path} (use --force to redo them)", file=sys.stderr)
     keep = outdir / "files" if keep_files else None
     if keep:
@@ -529,10 +532,12 @@ def answers(summary: list[dict[str, Any]], where: str = "", speed: bool = True) 
                 "| --- | ---: | ---: | ---: | ---: |"]
         for family, points in image.items():
             ceiling = ceilings.get(points[0]["vocoder"])
-            if ceiling is None or ceiling["pesq_wb"] is None:
+            if ceiling is None or ceiling["pesq_wb"] is None or ceiling["stoi"] is None:
                 continue
-            best_p = max(p["pesq_wb"] for p in points if p["pesq_wb"] is not None)
-            best_s = max(p["stoi"] for p in points if p["stoi"] is not None)
+            best_p = max((p["pesq_wb"] for p in points if p["pesq_wb"] is not None), default=None)
+            best_s = max((p["stoi"] for p in points if p["stoi"] is not None), default=None)
+            if best_p is None or best_s is None:  # too short to measure (a 0.3 s file: no STOI)
+                continue
             near_p = rate_to_match(points, "pesq_wb", ceiling["pesq_wb"] - 0.1)
             near_s = rate_to_match(points, "stoi", ceiling["stoi"] - 0.01)
             out.append(f"| {family} | {fixed(ceiling['pesq_wb'])} / {fixed(ceiling['stoi'], 3)} | {fixed(best_p)} / {fixed(best_s, 3)} | "

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("-j", "--jobs", type=int, default=0, help="work in parallel (default: one per CPU core)")
     rep.add_argument("-f", "--force", action="store_true", help="redo work whose outputs exist")
     rep.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-    rep.add_argument("-v", "--verbose", action="store_true", help="more detail on stderr")
+    rep.add_argument("-v", "--verbose", action="store_true", help="list the configurations and settings on stderr before starting")
 
     bch = sub.add_parser("bench", help="rate-distortion and speed benchmark, against Opus", description="Measure bitrate, feature distortion, PESQ-WB, STOI and speed of each configuration on a folder of audio, with Opus measured in the same run.")
     bch.add_argument("inputs", nargs="+", metavar="IN", help="audio files and/or folders (recursively)")
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     bch.add_argument("--opus", default="6,8,12,16,24", help="Opus bitrates in kbps, or 'none'")
     bch.add_argument("-f", "--force", action="store_true", help="redo measurements already in the CSV (default: resume)")
     bch.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-    bch.add_argument("-v", "--verbose", action="store_true", help="more detail on stderr")
+    bch.add_argument("-v", "--verbose", action="store_true", help="list the configurations on stderr before starting")
     bch.add_argument("--no-cli", action="store_true", help="skip timing whole 'python -m spectrocodec' processes (faster)")
 
     plg = sub.add_parser("plugins", help="list feature extractors, codecs and vocoders", description="List every installed plugin by kind, with its status and capabilities.")

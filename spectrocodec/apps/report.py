@@ -519,6 +519,8 @@ def run(args: argparse.Namespace) -> int:
                            note=lambda line: print(line, file=sys.stderr))
     vocoder = vocoder_name(args.vocoder)
     settings = {"vocoder": vocoder, "device": args.device, "range": args.range}
+    if getattr(args, "verbose", False):  # -v: what will run
+        print(f"report: {len(configs)} configuration(s): {', '.join(c.name for c in configs)}; settings {settings}", file=sys.stderr)
     items = make_items(args.inputs, out)
     out.mkdir(parents=True, exist_ok=True)
     removed = batch.remove_temp_files(out)
