@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import re
@@ -107,6 +108,11 @@ def build_seeds(codecs: list[str] | None = None) -> list[Seed]:
                     image = mapping.fold(mapping.to_image(features, lo, hi, bits), fold or 1 << 30)
                     name = f"{cls.name}-{cls.backend}-{bits}-{mode}" + (f"-fold{fold}" if fold else "")
                     seeds.append(Seed(name, data, codec, bits, image))
+                    if "container" in cls.defaults and not fold:  # avif: the AVIF 1.2 mini layout too
+                        compact = registry.create("codec", {"name": cls.name, "backend": cls.backend},
+                                                  lossless=(mode == "lossless") or None, container="compact")
+                        data = Pipeline(codec=compact, bits=bits, registry=registry).encode(audio, 16000)
+                        seeds.append(Seed(name + "-compact", data, compact, bits, image))
     # plain images without spectrocodec metadata, as another program would write them
     rng = np.random.default_rng(1)
     features = registry.create("feature", "speecht5").extract(audio, 16000)
@@ -131,7 +137,7 @@ INTERESTING_U32 = [0, 1, 2, 7, 8, 9, 16, 79, 80, 81, 255, 256, 16383, 16384, 327
 TAGS = [b"ftyp", b"meta", b"iloc", b"iinf", b"iprp", b"ipco", b"ispe", b"av1C", b"hvcC", b"pixi", b"ipma",
         b"mdat", b"scdc", b"IHDR", b"IDAT", b"IEND", b"sBIT", b"scDc", b"RIFF", b"WEBP", b"VP8 ", b"VP8L",
         b"VP8X", b"EXIF", b"XMP ", b"jP  ", b"jp2h", b"ihdr", b"jp2c", b"JXL ", b"jxlc", b"jxlp", b"jxll",
-        b"colr", b"uuid", b"xml ", b"brob"]
+        b"colr", b"uuid", b"xml ", b"brob", b"mini", b"mif3", b"idat", b"pitm", b"hdlr", b"infe"]
 
 
 def _varint(value: int) -> bytes:
@@ -158,6 +164,15 @@ def lying_payload(rng: random.Random) -> bytes:
                                      b"[" * 5000 + b"]" * 5000, b'{"n_mels":40}', b"\xff"])
     out = struct.pack("<BBBff", version, flags, bits, lo, hi) + _varint(rate) + _varint(num) + _varint(channels)
     out += bytes([len(name) & 0xFF]) + name + _varint(len(params)) + params
+    if rng.random() < 0.4:  # version 2: u16 flags (bit depth, presence bits), a float16/32 range, optional fields
+        flags2 = rng.choice([0x12, 0x32, 0x3A, 0x72, 0xF2, 0x1F2, 0x3F2, 0x400, 0xFFFF, rng.randrange(1 << 16)])
+        out = struct.pack("<BH", rng.choice([2] * 8 + [3, 0]), flags2)
+        out += struct.pack("<ee" if flags2 & 0x20 else "<ff", *((max(-6e4, min(6e4, v)) if flags2 & 0x20 and math.isfinite(v) else v) for v in (lo, hi)))
+        out += _varint(num) + (_varint(rate) if flags2 & 0x40 else b"") + (_varint(channels) if flags2 & 0x80 else b"")
+        if flags2 & 0x100:
+            out += rng.choice([b"\x01", b"\x02", b"\xff", b"\x00" + bytes([len(name) & 0xFF]) + name + _varint(len(params)) + params])
+        if flags2 & 0x200:
+            out += rng.choice([b"", b"\x05\x01x", b"\x85\x02ab", b"\x01\x7f", b"\x90" + _varint(1 << 40)])
     if rng.random() < 0.15:
         out = out[: rng.randrange(len(out) + 1)]
     return out

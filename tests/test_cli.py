@@ -40,7 +40,7 @@ def test_encode_corpus_speech_q60_10bit(speech_files, tmp_path):
         assert image.format == "AVIF" and image.size[1] == 80
     info = run_cli("info", out)
     assert info.returncode == 0
-    assert "10-bit" in info.stdout and "kbps" in info.stdout and "spectrocodec format version 1" in info.stdout
+    assert "10-bit" in info.stdout and "kbps" in info.stdout and "spectrocodec format version 2" in info.stdout and "container:   standard" in info.stdout
     details = json.loads(run_cli("info", out, "--json").stdout)
     assert details["bits"] == 10 and details["sample_rate"] == 16000 and details["kbps"] > 0
 

@@ -229,6 +229,24 @@ function done() { document.getElementById("out").textContent = JSON.stringify(re
 </script></body></html>"""
 
 
+def show_in_chromium(chromium: str, folder, names: list[str]) -> dict:
+    """Load the image files ``names`` (in ``folder``) in headless Chromium: {name: "error" or
+    {"width", "height", "red": [row-major red channel]}}."""
+    page = folder / "page.html"
+    page.write_text(CHROMIUM_PAGE % json.dumps(names))
+    result = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--allow-file-access-from-files", f"--user-data-dir={folder / 'profile'}",
+         "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    start = result.stdout.find('<pre id="out">')
+    assert start >= 0, result.stderr[-2000:]
+    text = result.stdout[start + len('<pre id="out">') : result.stdout.find("</pre>", start)]
+    assert text != "pending", "Chromium did not finish loading the images"
+    return json.loads(text)
+
+
 def test_avif_and_webp_open_in_chromium(tmp_path):
     """Chromium shows every AVIF and WebP variant at its size, with the pixels spectrocodec decodes."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -247,19 +265,7 @@ def test_avif_and_webp_open_in_chromium(tmp_path):
                 (tmp_path / name).write_bytes(data)
                 files[name] = (cls().decode(data).image, bits)
     assert any(n.startswith("webp") for n in files) and any("pillow" in n for n in files)
-    page = tmp_path / "page.html"
-    page.write_text(CHROMIUM_PAGE % json.dumps(sorted(files)))
-    result = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--allow-file-access-from-files", f"--user-data-dir={tmp_path / 'profile'}",
-         "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120)
-    start = result.stdout.find('<pre id="out">')
-    assert start >= 0, result.stderr[-2000:]
-    text = result.stdout[start + len('<pre id="out">') : result.stdout.find("</pre>", start)]
-    assert text != "pending", "Chromium did not finish loading the images"
-    shown = json.loads(text)
+    shown = show_in_chromium(chromium, tmp_path, sorted(files))
     for name, (pixels, bits) in files.items():
         assert shown[name] != "error", f"Chromium cannot open {name}"
         assert (shown[name]["width"], shown[name]["height"]) == (frames, 80), name

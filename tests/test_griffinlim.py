@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from helpers import run_cli
+from helpers import CORPUS, run_cli
 
 torch = pytest.importorskip("torch")
 
@@ -19,7 +19,6 @@ from spectrocodec.core.registry import Registry  # noqa: E402
 from spectrocodec_plugins.griffinlim import CONTEXT, CROSSFADE, GriffinLimVocoder, chunk_bounds  # noqa: E402
 from spectrocodec_plugins.speecht5 import HOP, log_mel  # noqa: E402
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 PESQ_FILES = ("libri1_5703-47212-0000.ogg", "libri2_3436-172162-0000.ogg")
 PESQ_BAR = 2.4  # mean PESQ-WB of copy synthesis over PESQ_FILES; measured 3.0 (docs/griffinlim.md)
 

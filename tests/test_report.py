@@ -60,6 +60,8 @@ class _Links(html.parser.HTMLParser):
         for name, value in attrs:
             if name in ("src", "href") and value is not None:
                 self.urls.append((tag, name, value))
+            if name == "srcset" and value is not None:  # <picture><source srcset="x.jxl">: one URL, no descriptors
+                self.urls.append((tag, "src", value))
             if name == "id":
                 self.ids.add(value)
 
@@ -227,7 +229,7 @@ def test_page_in_headless_chromium(report, tmp_path):
         browser.screenshot(shot / "report-page.png", 1200, height)
     finally:
         browser.close()
-    assert len(state["images"]) == 1 + 4 * 2 + 2  # rd plot; per run: image and spectrograms; jxl PNG renderings
+    assert len(state["images"]) == 1 + 4 * 2  # rd plot; per run: the image (jxl: <picture> with a PNG fallback) and spectrograms
     for image in state["images"]:
         assert image["width"] > 0, f"{image['src']} is not shown"
     assert len(state["audios"]) == 6

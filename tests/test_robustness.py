@@ -524,7 +524,7 @@ LIES = {
     "range 3e38": (dict(lo=-3e38, hi=3e38), "value range"),
     "10^15 samples": (dict(num=10 ** 15), "samples"),
     "10^12 samples (under the cap, but not what the image holds)": (dict(num=10 ** 12), "frames"),
-    "version 2": (dict(version=2), "version 2 is not supported"),
+    "version 3": (dict(version=3), "version 3 is not supported"),
     "version 0": (dict(version=0), "version 0"),
     "unknown extractor": (dict(name=b"mfcc9000"), "no feature named 'mfcc9000'"),
     "non-ascii extractor": (dict(name=b"\xff\xfe"), "unreadable"),
@@ -563,7 +563,7 @@ def test_metadata_lies_through_the_cli(tmp_path):
 
     features = Registry.default().create("feature", "speecht5").extract(speech(0.5), 16000)
     image = mapping.to_image(features, -10.0, 1.0, 10)
-    for lie in ("range NaN", "10^15 samples", "version 2", "unknown extractor"):
+    for lie in ("range NaN", "10^15 samples", "version 3", "unknown extractor"):
         fields, words = LIES[lie]
         path = tmp_path / "lie.avif"
         path.write_bytes(AvifCodec(speed=9).encode(image, 10, raw_payload(**fields)))

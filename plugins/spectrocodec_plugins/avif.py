@@ -5,17 +5,21 @@ Grayscale: imagecodecs encodes a 2-D array losslessly whatever the quality, so a
 given as three identical channels with ``pixelformat=YUV400``: libavif converts it to a single
 luma plane (R = G = B gives Y = R exactly in full range) and stores a monochrome AV1 image, no chroma.
 The lossless mode keeps the 2-D path, which is smaller than lossless RGB. docs/codecs.md gives
-the measured cost. The metadata payload is a top-level ``scdc`` box appended after the image data.
+the measured cost. The container (spectrocodec.kit.avifbox) is libavif's file rewritten to the
+smallest standard form with the metadata payload after the AV1 data in ``idat`` (the default,
+``container="standard"``), or to the AVIF 1.2 ``mini`` form (``container="compact"``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError
 from spectrocodec.interfaces import DecodedImage
-from spectrocodec.kit import isobmff
+from spectrocodec.kit import avifbox, isobmff
 from spectrocodec.kit.codec import Codec
 
 BOX = isobmff.BOX
@@ -24,8 +28,8 @@ YUV400 = 4
 
 
 def sniff_avif(data: bytes) -> bool:
-    """ISOBMFF ``ftyp`` box whose major brand is an AVIF brand."""
-    return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis")
+    """ISOBMFF ``ftyp`` box whose major brand is an AVIF brand, or the mini form's mif3 + avif."""
+    return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis") or avifbox.is_compact(data)
 
 
 def av1_bit_depth(data: bytes) -> int | None:
@@ -50,12 +54,15 @@ class AvifCodec(Codec):
 
     name, extension, mime, fmt = "avif", ".avif", "image/avif", "AVIF"
     bit_depths = (8, 10, 12)
-    defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2}
+    defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2, "container": "standard"}
     limits = {"speed": (0, 10), "threads": (1, 64)}  # libgomp crashes on threads=100000
     max_encode_pixels = 80 * 2_700_000  # ~12 h of speecht5 frames (11.94 h in whole strips): libaom fails from ~13.6 h (issue 15)
-    parts = staticmethod(isobmff.boxes)
 
     sniff = staticmethod(sniff_avif)
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        avifbox.check_container(self.params["container"])
 
     def write(self, image, bits, metadata):
         import imagecodecs
@@ -66,26 +73,32 @@ class AvifCodec(Codec):
         else:
             rgb = np.repeat(image[:, :, None], 3, axis=2)
             data = imagecodecs.avif_encode(rgb, level=int(round(self.params["quality"])), pixelformat=YUV400, **kwargs)
-        return isobmff.append_box(data, BOX, metadata)
+        return avifbox.wrap(data, metadata, self.params["container"])
 
     def probe(self, data):
         """Size (ispe), bits (av1C) and metadata without decoding; None without an av1C."""
-        data = bytes(data)
-        metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
+        data, metadata = avifbox.unwrap(bytes(data), "AVIF", self.max_pixels)  # any layout → standard, size checked
         refuse_sequence(data)
-        bits = av1_bit_depth(data)
-        if bits is None:
+        bits, size = av1_bit_depth(data), isobmff.image_size(data)
+        if bits is None or size is None:
             return None
-        width, height = isobmff.image_size(data)  # type: ignore[misc]
-        return DecodedImage.header_only(width, height, bits, metadata)
+        return DecodedImage.header_only(size[0], size[1], bits, metadata)
 
     def read(self, data):
         import imagecodecs
 
-        metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
+        data, metadata = avifbox.unwrap(data, "AVIF", self.max_pixels)
         refuse_sequence(data)
         decoded = imagecodecs.avif_decode(data, numthreads=int(self.params["threads"]))
         return decoded[:, :, 0] if decoded.ndim == 3 else decoded, av1_bit_depth(data), metadata
+
+    @classmethod
+    def split_container(cls, data: bytes) -> tuple[int, int, int] | None:
+        return avifbox.split(data)
+
+    @classmethod
+    def container_of(cls, data: bytes) -> str:
+        return avifbox.layout(data)
 
 
 @hookimpl

@@ -12,7 +12,8 @@ quality 100 is lossless for a 4:0:0 full-range picture (verified bit-exact), so 
 is quality 100. Pillow decodes AVIF to 8 bits only, so 10/12-bit AVIF files are refused by this
 backend with a pointer to the imagecodecs one.
 
-Metadata carrier: the same top-level ISOBMFF ``scdc`` box as the imagecodecs backend.
+Container and metadata carrier: the same as the imagecodecs backend (spectrocodec.kit.avifbox):
+the smallest standard file by default, the AVIF 1.2 ``mini`` form with ``container="compact"``.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ import numpy as np
 
 from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError
-from spectrocodec.kit import isobmff
+from spectrocodec.kit import avifbox
 
-from .avif import BOX, AvifCodec, av1_bit_depth, refuse_sequence
+from .avif import AvifCodec, av1_bit_depth, refuse_sequence
 
 
 class PillowAvifCodec(AvifCodec):
-    """AVIF through Pillow: uint8 (height, width) ↔ .avif bytes (+ a top-level scdc box)."""
+    """AVIF through Pillow: uint8 (height, width) ↔ .avif bytes (the same containers as AvifCodec)."""
 
     backend = "pillow"
     preference = 5
@@ -55,12 +56,12 @@ class PillowAvifCodec(AvifCodec):
             out, format="AVIF", quality=quality, subsampling="4:0:0", range="full",
             speed=int(self.params["speed"]), max_threads=int(self.params["threads"]),
         )
-        return isobmff.append_box(out.getvalue(), BOX, metadata)
+        return avifbox.wrap(out.getvalue(), metadata, self.params["container"])
 
     def read(self, data):
         from PIL import Image
 
-        metadata = isobmff.checked_payload(data, "AVIF", self.max_pixels)
+        data, metadata = avifbox.unwrap(data, "AVIF", self.max_pixels)
         refuse_sequence(data)
         depth = av1_bit_depth(data)
         if depth is not None and depth > 8:

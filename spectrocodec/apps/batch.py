@@ -315,7 +315,7 @@ def run_encode(args: argparse.Namespace) -> int:
     source = Path(args.input)
     out, exclude = check_folders(source, args.output, "encode")
     codec = api.make_codec(args.codec, args.quality, args.lossless, args.backend,
-                           speed=args.speed, **parse_params(args.param))
+                           speed=args.speed, container=getattr(args, "container", None), **parse_params(args.param))
     codec.check_bits(args.bits)
     settings = {"codec": codec.get_config() | {"backend": codec.backend}, "bits": args.bits,
                 "range": args.range, "force": args.force}

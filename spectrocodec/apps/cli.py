@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--bits", type=int, default=None, help="bits per pixel: 8, 10 or 12; up to 16 for jxl, jpeg2000, png (default: 10 where the codec has it, else 8: webp)")
     enc.add_argument("--range", choices=("adaptive", "fixed"), default="adaptive", help="feature range: the file's own min/max (default) or fixed [-11, 4]")
     enc.add_argument("--speed", type=int, help="encoder speed where the codec has one (avif: 0 slowest/best .. 10 fastest)")
+    enc.add_argument("--container", choices=("standard", "compact"), help="avif: the file layout: standard (default; every AVIF reader opens it) or compact (the AVIF 1.2 mini header, ~190 bytes smaller; Chromium and spectrocodec read it, most other readers do not yet)")
     enc.add_argument("--param", action="append", metavar="KEY=VALUE", help="other codec parameter (repeatable)")
     enc.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     enc.add_argument("-j", "--jobs", type=int, default=0, help="folders: files encoded in parallel (default: one per CPU core)")
@@ -115,7 +116,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
         return batch.run_encode(args)
     codec = api.make_codec(args.codec, args.quality, args.lossless, args.backend,
-                           speed=args.speed, **params)
+                           speed=args.speed, container=args.container, **params)
     output = encode_output(args, codec.extension)
     refuse_terminal_output(output)
     check_output(output, args.force, inputs=(source,))
@@ -187,6 +188,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     lines = [
         f"file:        {shown(args.input)}",
         f"codec:       {shown(details['codec'])} ({shown(details['mime'])}, backend {shown(details['backend'])})",
+        *([f"container:   {details['container']}"] if details.get("container") else []),
         f"image:       {details['width']} x {details['height']} pixels, {details['bits']}-bit",
         f"range:       [{details['range'][0]:.4f}, {details['range'][1]:.4f}] ({details['range_mode']})",
         f"duration:    {details['duration_s']:.3f} s",

@@ -19,7 +19,8 @@ from ..core.errors import InputError
 from ..core.files import is_stdio, shown
 from .args import parse_params
 
-FLAG_PARAMS = {"speed": "--speed", "quality": "--quality", "lossless": "--lossless", "backend": "--backend"}
+FLAG_PARAMS = {"speed": "--speed", "quality": "--quality", "lossless": "--lossless", "backend": "--backend",
+               "container": "--container"}
 DECODED_SUFFIX = ".decoded.wav"
 
 

@@ -491,11 +491,15 @@ def _item_html(item: Item, configs: list[Config]) -> str:
                  f"feature {result['feature_mel_db']:.2f} dB", f"output {result['output_mel_db']:.2f} dB",
                  f"encode {result['encode_s'] * 1000:.0f} ms, decode {result['decode_s']:.2f} s ({result['vocoder']})"]
         image = _url(item.slug, files["image"])
-        figures = [f'<figure><div class="scroll"><img class="pixels" src="{image}" alt="{e(config.name)} image"></div>'
-                   f'<figcaption>the encoded file itself ({e(result["mime"])}, <a href="{image}">{e(files["image"])}</a>), shown 2× high; low frequencies at the bottom</figcaption></figure>']
-        if "view" in files:
-            figures.append(f'<figure><div class="scroll"><img class="pixels" src="{_url(item.slug, files["view"])}" alt="{e(config.name)} as PNG"></div>'
-                           f'<figcaption>PNG rendering (not every browser shows {e(result["mime"])})</figcaption></figure>')
+        if "view" in files:  # a browser that reads the format shows the file itself, any other the PNG
+            picture = (f'<picture><source srcset="{image}" type="{e(result["mime"])}">'
+                       f'<img class="pixels" src="{_url(item.slug, files["view"])}" alt="{e(config.name)} image"></picture>')
+            caption = f"the encoded file itself where this browser reads {e(result['mime'])}, else a PNG rendering of its pixels"
+        else:
+            picture = f'<img class="pixels" src="{image}" alt="{e(config.name)} image">'
+            caption = f"the encoded file itself ({e(result['mime'])})"
+        figures = [f'<figure><div class="scroll">{picture}</div>'
+                   f'<figcaption>{caption}, <a href="{image}">{e(files["image"])}</a>, shown 2× high; low frequencies at the bottom</figcaption></figure>']
         parts.append(
             f'<article class="config" id="{e(anchor)}"><h3>{e(config.label)}</h3>'
             f'<p class="stats">' + "".join(f"<span>{e(s)}</span>" for s in stats) + "</p>"

@@ -201,6 +201,12 @@ class ImageCodec(Component):
         included) and everything else; they add up to len(data). None: not measured (default)."""
         return None
 
+    @classmethod
+    def container_of(cls, data: bytes) -> str | None:
+        """Which of its file layouts ``data`` uses, where a codec writes several (avif: "standard",
+        "compact"); None otherwise. Shown by ``info``."""
+        return None
+
 
 class Vocoder(Component):
     """Features → waveform float32 (frames * hop,) at the feature extractor's sample rate.

@@ -114,6 +114,7 @@ class Pipeline:
         codec, extractor = self._codec(), self._extractor()
         codec.check_bits(self.bits)
         lo, hi = mapping.feature_range(features, self.range_mode, extractor.fixed_range)
+        lo, hi = fileformat.storable_range(lo, hi)  # quantise with exactly what the file stores
         header = fileformat.Header(
             bits=self.bits, lo=lo, hi=hi, range_mode=self.range_mode, sample_rate=int(sample_rate),
             num_samples=int(num_samples), channels=int(channels), feature=extractor.get_config(),
