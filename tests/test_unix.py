@@ -277,11 +277,16 @@ def test_webp_holds_300_seconds(tmp_path):
     assert api.read_features(tmp_path / "long.webp").features.shape == (300 * 16000 // 256 + 1, 80)
 
 
-def test_info_on_a_hostile_png_stays_small(tmp_path):
+@pytest.mark.parametrize("fmt", ["png", "jxl"])
+def test_info_on_a_hostile_file_stays_small(tmp_path, fmt):
     import imagecodecs
 
-    bomb = tmp_path / "bomb.png"  # 78 KB legacy PNG, 80 x 1 000 000 pixels
-    bomb.write_bytes(imagecodecs.png_encode(np.zeros((80, 1_000_000), np.uint8), level=9))
+    bomb = tmp_path / f"bomb.{fmt}"  # legacy files: PNG 80 x 1 000 000 (78 KB), JPEG XL 80 x 3 350 000 (88 KB)
+    if fmt == "png":
+        bomb.write_bytes(imagecodecs.png_encode(np.zeros((80, 1_000_000), np.uint8), level=9))
+    else:
+        bomb.write_bytes(imagecodecs.jpegxl_encode(np.zeros((80, 3_350_000), np.uint8), lossless=True, effort=1))
+    assert bomb.stat().st_size < 1 << 20
     # VmHWM: this process's peak resident memory (ru_maxrss would include the forked pytest's)
     code = ("import re, sys; from spectrocodec.apps.cli import main; rc = main(['info', sys.argv[1]]); "
             "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
