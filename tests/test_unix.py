@@ -61,6 +61,12 @@ def test_stdin_to_stdout_is_byte_identical_to_file_output(work, tmp_path):
     assert dec_pipe.stdout == dec_file.read_bytes()
 
 
+def test_bad_audio_on_stdin_is_named_as_such():
+    result = bytes_run(["encode", "-", "-o", "-"], stdin=b"RIFF this is not a wave file at all")
+    one_line_error(result, "standard input")
+    assert b".spectrocodec-" not in result.stderr and result.stdout == b""
+
+
 def test_stdin_needs_an_output(work):
     one_line_error(bytes_run(["encode", "-"], stdin=(work / "talk.wav").read_bytes()), "-o")
 

@@ -100,7 +100,13 @@ def encode(source: AudioSource, sample_rate: int | None = None, codec: str | dic
         if sample_rate is not None:
             raise InputError("sample_rate is only for arrays; a file knows its own rate")
         with spooled_input(source) as path:  # '-' and FIFOs: copied to a temporary file first
-            return pipe.encode_file(path)
+            try:
+                return pipe.encode_file(path)
+            except InputError as exc:  # name the stream, not its temporary copy
+                if os.fspath(path) == os.fspath(source):
+                    raise
+                name = "standard input" if os.fspath(source) == "-" else os.fspath(source)
+                raise InputError(str(exc).replace(os.fspath(path), name)) from None
     if sample_rate is None:
         raise InputError("an array of samples needs sample_rate=...")
     return pipe.encode(source, sample_rate)  # checks the samples and the rate
