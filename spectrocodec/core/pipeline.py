@@ -20,7 +20,7 @@ import numpy as np
 
 from . import fileformat, mapping
 from .audio import check_audio, read_mono
-from .errors import FormatError, InputError, PluginError
+from .errors import FormatError, InputError, PluginError, SpectrocodecError
 from .interfaces import FeatureExtractor, ImageCodec, Vocoder
 from .native import quiet_stderr
 from .registry import Registry
@@ -136,7 +136,7 @@ class Pipeline:
         codec_cls = codec_cls or self.registry.codec_for_bytes(data)
         codec = self.codec if self.codec is not None and type(self.codec) is codec_cls else codec_cls()
         with quiet_stderr():  # libpng/libtiff warnings must not reach the user's stderr
-            decoded = (None if features else codec.probe(data)) or codec.decode(data)
+            decoded = (None if features else _probe(codec, data)) or codec.decode(data)
         image = np.asarray(decoded.image)
         if image.ndim != 2 or image.shape[0] == 0 or image.shape[1] == 0:
             raise FormatError(f"the {codec_cls.name} image has shape {image.shape}, not a spectrogram")
@@ -194,6 +194,17 @@ class Pipeline:
         if feature_name not in self.vocoder.accepts:
             raise PluginError(f"vocoder '{self.vocoder.name}' cannot vocode '{feature_name}' features; it takes {', '.join(self.vocoder.accepts)}")
         return self.vocoder
+
+
+def _probe(codec: ImageCodec, data: bytes):
+    """codec.probe(data), or None when the probe itself fails on something it did not expect
+    (decode then reports the damage in its own words)."""
+    try:
+        return codec.probe(data)
+    except SpectrocodecError:
+        raise
+    except Exception:
+        return None
 
 
 def _max_encode_pixels(codec: ImageCodec) -> int:
