@@ -4,6 +4,15 @@
     python benchmarks/bench_griffinlim.py --quick         # fewer sweep points
     python benchmarks/bench_griffinlim.py --hour          # also 1 hour of speech in a fresh process (minutes)
     python benchmarks/bench_griffinlim.py --json out.json
+    python benchmarks/bench_griffinlim.py --coded         # only: iterations at ~2.8 kbps + 330 s whole-process decode
+
+``--coded`` is what decides the defaults: read speech through a real codec at ~2.8 kbps (avif, the
+quality chosen per file as the one whose bitrate is nearest 2.8 kbps), decoded features →
+vocoder → PESQ-WB against the original, over iterations; files: the two corpus speech files
+(never trained or tuned on alone) and the 6 LibriSpeech/VCTK files of train/. Then the
+whole-process decode (``python -m spectrocodec decode``) of 330 s of speech (train/ + speech/,
+concatenated, repeated to 330 s, encoded at ~2.8 kbps), its wall time and the child process's CPU
+time (user + sys), with 1 worker and with the default (one per core).
 
 Copy synthesis: the log-mel features of the original audio (spectrocodec_plugins.speecht5, no image
 codec) → vocoder → PESQ-WB (``pesq(16000, ref, deg, "wb")``) and STOI against the original, the
@@ -223,6 +232,101 @@ def hour(iterations: int) -> dict:
     return result
 
 
+TARGET_KBPS = 2.8
+CODED_FILES = [CORPUS / name for name in FILES] + sorted((CORPUS.parent / "train" / "librispeech").glob("*")) + \
+    sorted((CORPUS.parent / "train" / "vctk").glob("*"))
+
+
+def encode_near(audio: np.ndarray, kbps: float = TARGET_KBPS) -> tuple[bytes, float, int]:
+    """avif bytes of 16 kHz ``audio`` at the quality (a whole number) whose bitrate is nearest ``kbps``:
+    (bytes, kbps, quality)."""
+    from spectrocodec.core import api
+
+    seconds = len(audio) / RATE
+    best, low, high = None, 1, 99
+    while low <= high:  # bitrate grows with quality
+        q = (low + high) // 2
+        data = api.encode(audio, sample_rate=RATE, codec="avif", quality=q)
+        rate = len(data) * 8 / seconds / 1000
+        if best is None or abs(rate - kbps) < abs(best[1] - kbps):
+            best = (data, rate, q)
+        low, high = (q + 1, high) if rate < kbps else (low, q - 1)
+    return best
+
+
+def coded(iterations_list: list[int], reps: int) -> list[dict]:
+    """PESQ-WB/STOI of griffinlim on speech coded at ~2.8 kbps, over iterations."""
+    from spectrocodec.core import api
+    from spectrocodec.core.audio import read_mono
+    from spectrocodec_plugins.griffinlim import GriffinLimVocoder
+
+    data = []
+    for path in CODED_FILES:
+        audio = read_mono(path, RATE)[0]
+        raw, kbps, q = encode_near(audio)
+        data.append((path.name, audio, api.read_features(raw).features, kbps, q))
+    print("files at ~2.8 kbps: " + ", ".join(f"{n} {k:.2f} kbps (q{q})" for n, _, _, k, q in data), flush=True)
+    seconds = sum(len(a) for _, a, _, _, _ in data) / RATE
+    rows: list[dict] = []
+    print(f"griffinlim at ~{TARGET_KBPS} kbps, iterations (momentum 0.9; {len(data)} files, {seconds:.1f} s; "
+          f"first 2 = speech/, mean over them first):")
+    for iterations in iterations_list:
+        vocoder = GriffinLimVocoder(device="cpu", iterations=iterations, workers=1)
+        waves, wall, cpu = timed(lambda: [vocoder.vocode(f) for _, _, f, _, _ in data], reps)
+        scores = [quality(a, w) for (_, a, _, _, _), w in zip(data, waves)]
+        pesqs = [p for p, _ in scores]
+        row = {"case": f"coded iterations={iterations}", "iterations": iterations, "pesq": pesqs,
+               "pesq_speech": float(np.mean(pesqs[:2])), "pesq_train": float(np.mean(pesqs[2:])),
+               "pesq_all": float(np.mean(pesqs)), "stoi_all": float(np.mean([s for _, s in scores])),
+               "wall_s": wall, "cpu_s": cpu, "audio_s": seconds}
+        print(f"  iterations={iterations:3}: PESQ speech/ {row['pesq_speech']:.3f}, train/ {row['pesq_train']:.3f}, "
+              f"all {row['pesq_all']:.3f}, STOI {row['stoi_all']:.3f}; {seconds / cpu:5.1f}× real time per core "
+              f"(cpu {cpu:.2f} s, wall {wall:.2f} s)  [{' '.join(f'{p:.2f}' for p in pesqs)}]", flush=True)
+        rows.append(row)
+    return rows
+
+
+def long_file(folder: Path, seconds: float = 330.0) -> Path:
+    """train/ + speech/ files, 16 kHz, concatenated and repeated to ``seconds``, encoded at ~2.8 kbps."""
+    from spectrocodec.core.audio import read_mono
+
+    parts = [read_mono(p, RATE)[0] for p in sorted((CORPUS.parent / "train").glob("*/*")) + [CORPUS / n for n in FILES]]
+    audio = np.concatenate(parts)
+    audio = np.tile(audio, int(np.ceil(seconds * RATE / len(audio))))[: int(seconds * RATE)]
+    raw, kbps, quality_ = encode_near(audio)
+    path = folder / "speech330.avif"
+    path.write_bytes(raw)
+    print(f"{seconds:.0f} s of speech at {kbps:.2f} kbps (avif q{quality_}): {path}", flush=True)
+    return path
+
+
+def whole_process(path: Path, seconds: float, settings: list[list[str]], reps: int) -> list[dict]:
+    """``python -m spectrocodec decode`` of ``path`` in a fresh process: best wall and its CPU (user+sys)."""
+    import resource
+
+    rows = []
+    for extra in settings:
+        best = None
+        for _ in range(max(1, reps)):
+            load = os.getloadavg()[0]
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            wall = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "spectrocodec", "decode", str(path), "-o", str(path.with_suffix(".wav")),
+                            "-f", "-q", "--vocoder", "griffinlim", *extra], check=True)
+            wall = time.perf_counter() - wall
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            if best is None or wall < best[0]:
+                best = (wall, cpu, load)
+        wall, cpu, load = best
+        row = {"case": "whole process " + " ".join(extra), "wall_s": wall, "cpu_s": cpu, "audio_s": seconds,
+               "x_realtime": seconds / wall, "x_realtime_cpu": seconds / cpu, "load": load}
+        print(f"  decode {' '.join(extra) or '(defaults)'}: {seconds / wall:5.1f}× real time (wall {wall:.2f} s), "
+              f"CPU {cpu:.2f} s (user+sys, {seconds / cpu:.1f}× real time per CPU-second); load average {load:.1f}", flush=True)
+        rows.append(row)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer sweep points and ablations")
@@ -230,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hour", action="store_true", help="also vocode 1 hour in a fresh process (minutes)")
     parser.add_argument("--hour-iterations", type=int, default=64)
     parser.add_argument("--json", help="write every row to this JSON file")
+    parser.add_argument("--coded", action="store_true", help="only the ~2.8 kbps iteration sweep and the 330 s whole-process decode")
+    parser.add_argument("--iterations", default="16,24,32,48,64", help="--coded: iteration counts (default 16,24,32,48,64)")
     args = parser.parse_args(argv)
     if not CORPUS.exists():
         print(f"corpus not found at {CORPUS}", file=sys.stderr)
@@ -237,6 +343,18 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at start")
+    if args.coded:
+        import tempfile
+
+        rows = coded([int(i) for i in args.iterations.split(",")], args.reps)
+        with tempfile.TemporaryDirectory() as folder:
+            path = long_file(Path(folder))
+            settings = [["--param", "workers=1"], []] + [["--param", f"iterations={i}"] for i in args.iterations.split(",") if i != "64"]
+            rows += whole_process(path, 330.0, settings, args.reps)
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=2))
+        return 0
     data = load()
     rows = sweep(data, args.quick, args.reps) + ablations(data, args.quick) + threads_and_chunks(data, args.reps)
     if args.hour:

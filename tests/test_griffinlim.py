@@ -128,7 +128,7 @@ def test_found_through_the_registry():
     assert isinstance(vocoder, GriffinLimVocoder)
     assert vocoder.device_name == "cpu"
     assert vocoder.get_config() == {"name": "griffinlim", "device": "cpu", "iterations": 4, "momentum": 0.9,
-                                    "chunk_frames": 2048, "threads": 1}
+                                    "chunk_frames": 2048, "threads": 1, "workers": 0}
     assert GriffinLimVocoder.unavailable() is None
     assert "speecht5" in GriffinLimVocoder.accepts and set(GriffinLimVocoder.devices) == {"cpu", "cuda"}
 
@@ -143,7 +143,7 @@ def test_auto_device_resolves(monkeypatch, cuda):
 
 
 @pytest.mark.parametrize("params", [{"iterations": -1}, {"iterations": 1.5}, {"momentum": 2}, {"chunk_frames": 10},
-                                    {"threads": 0}, {"device": "tpu"}, {"colour": "red"}])
+                                    {"threads": 0}, {"workers": -1}, {"device": "tpu"}, {"colour": "red"}])
 def test_bad_parameters_are_refused(params):
     with pytest.raises(PluginError) as err:
         GriffinLimVocoder(**params)

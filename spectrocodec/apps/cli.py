@@ -91,6 +91,29 @@ def build_parser() -> argparse.ArgumentParser:
     bch.add_argument("-v", "--verbose", action="store_true", help="list the configurations on stderr before starting")
     bch.add_argument("--no-cli", action="store_true", help="skip timing whole 'python -m spectrocodec' processes (faster)")
 
+    fin = sub.add_parser("finetune", help="fine-tune the HiFi-GAN vocoder on codec-degraded mels (needs [train])", description="Train SpeechT5's HiFi-GAN on mels that went through a real codec round trip, against the original audio; RUN_DIR/vocoder loads with 'decode --vocoder hifigan --vocoder-weights RUN_DIR/vocoder'. Running again with a larger --steps resumes. See docs/finetune.md.")
+    fin.add_argument("data", nargs="+", metavar="DATA", help="audio files and/or folders (recursively); a few are held out for validation")
+    fin.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder: checkpoint, metrics.csv, samples/, vocoder/")
+    fin.add_argument("--steps", type=int, required=True, help="total training steps (a larger number on an existing run resumes it)")
+    fin.add_argument("--batch-size", type=int, default=16, help="segments per step (default 16)")
+    fin.add_argument("--segment-frames", type=int, default=32, help="frames (16 ms) per training segment (default 32 = 8192 samples)")
+    fin.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train (default auto: CUDA when present, with mixed precision)")
+    fin.add_argument("--init", metavar="HUB_ID|DIR|random", help="starting weights (default microsoft/speecht5_hifigan when in the local Hugging Face cache, else random)")
+    fin.add_argument("--generator", metavar="JSON", help="SpeechT5HifiGanConfig fields for random weights, e.g. '{\"upsample_initial_channel\": 64}'")
+    fin.add_argument("--disc-scale", type=float, default=1.0, help="discriminator width multiplier (default 1: HiFi-GAN's)")
+    fin.add_argument("--codec", default="avif", help="codec of the round trips (default avif)")
+    fin.add_argument("--quality", default="30,70", metavar="LO,HI", help="codec qualities drawn from this range (default 30,70)")
+    fin.add_argument("--bits", type=int, default=10, help="bits per pixel of the round trips (default 10)")
+    fin.add_argument("--variants", type=int, default=4, help="codec round trips per file, cached (default 4)")
+    fin.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate (default 2e-4)")
+    fin.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints and exports (default 500)")
+    fin.add_argument("--validate-every", type=int, default=1000, help="steps between validations (default 1000)")
+    fin.add_argument("--val-files", type=int, default=-1, help="files held out (default: 1 in 20, 1 to 4; none with a single file)")
+    fin.add_argument("--workers", type=int, default=0, help="processes for the codec round trips (default: one per CPU core)")
+    fin.add_argument("--cache", metavar="DIR", help="where round trips are cached (default RUN_DIR/cache)")
+    fin.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    fin.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
     plg = sub.add_parser("plugins", help="list feature extractors, codecs and vocoders", description="List every installed plugin by kind, with its status and capabilities.")
     plg.add_argument("--json", action="store_true", help="print JSON")
     plg.add_argument("-q", "--quiet", action="store_true", help="print nothing; exit 1 if a plugin is broken")
@@ -279,8 +302,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench.run(args)
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from . import finetune
+
+    return finetune.run(args)
+
+
 COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "plugins": cmd_plugins,
-            "report": cmd_report, "bench": cmd_bench}
+            "report": cmd_report, "bench": cmd_bench, "finetune": cmd_finetune}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
