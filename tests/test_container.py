@@ -86,21 +86,21 @@ def test_encoder_quantises_with_the_stored_range():
 
 
 @dataclasses.dataclass
-class HeaderWithLayout(fileformat.Header):
-    layout: str = "mono"
+class HeaderWithRoom(fileformat.Header):
+    room: str = ""  # a hypothetical future field (tag 1 is the real channel layout)
 
 
 def test_extension_fields(monkeypatch):
-    monkeypatch.setattr(fileformat, "Header", HeaderWithLayout)
-    monkeypatch.setattr(fileformat, "EXTENSIONS", [fileformat.json_extension(1, "layout", "mono")])
-    plain = HeaderWithLayout(bits=10, lo=-5, hi=1)
+    monkeypatch.setattr(fileformat, "Header", HeaderWithRoom)
+    monkeypatch.setattr(fileformat, "EXTENSIONS", [fileformat.json_extension(2, "room", "")])
+    plain = HeaderWithRoom(bits=10, lo=-5, hi=1)
     assert len(fileformat.pack(plain)) == 8  # a field at its default costs nothing
-    surround = HeaderWithLayout(bits=10, lo=-5, hi=1, layout="5.1")
-    payload = fileformat.pack(surround)
-    assert fileformat.unpack(payload).layout == "5.1"
-    # a reader that does not know tag 1 refuses (required); an optional tag (>= 128) is skipped
+    hall = HeaderWithRoom(bits=10, lo=-5, hi=1, room="5.1")
+    payload = fileformat.pack(hall)
+    assert fileformat.unpack(payload).room == "5.1"
+    # a reader that does not know tag 2 refuses (required); an optional tag (>= 128) is skipped
     monkeypatch.setattr(fileformat, "EXTENSIONS", [])
-    with pytest.raises(FormatError, match="tag 1.*upgrade"):
+    with pytest.raises(FormatError, match="tag 2.*upgrade"):
         fileformat.unpack(payload)
     optional = payload[:-7] + bytes([129]) + payload[-6:]
     assert fileformat.unpack(optional).lo == -5

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spectrocodec.core import api, mapping
+from spectrocodec.core import channels as layouts
 from spectrocodec.errors import PluginError, SpectrocodecError
 from helpers import StubVocoder
 from spectrocodec.core.pipeline import Pipeline
@@ -67,16 +68,22 @@ def test_encode_decode_property(data, n, rate, channels, amplitude, kind, range_
     assert (details["sample_rate"], details["num_samples"], details["channels"]) == (rate, n, channels)
     n16 = round(n * 16000 / rate)
     decoded = api.read_features(encoded)
-    assert decoded.features.shape == (1 + n16 // 256, 80) and decoded.features.dtype == np.float32
+    shape = (1 + n16 // 256, 80) if channels == 1 else (channels, 1 + n16 // 256, 80)  # channels kept
+    assert decoded.features.shape == shape and decoded.features.dtype == np.float32
     lo, hi = details["range"]
     assert np.isfinite(decoded.features).all() and lo - 1e-3 <= decoded.features.min() and decoded.features.max() <= hi + 1e-3
     if lossless or not cls.lossy:  # lossless: exactly the quantised features
         pipe = Pipeline()
-        features = pipe._extractor().extract(audio, rate)
-        expected = mapping.from_image(mapping.to_image(features, lo, hi, bits), lo, hi, bits)
+        quantised = lambda f: mapping.from_image(mapping.to_image(f, lo, hi, bits), lo, hi, bits)  # noqa: E731
+        if channels == 1:
+            expected = quantised(pipe._extractor().extract(audio, rate))
+        else:  # each channel's features through the file's layout
+            per = np.stack([pipe._extractor().extract(audio[:, c], rate) for c in range(channels)])
+            planes = [quantised(p) for p in layouts.to_planes(per, details["layout"], lo, hi)]
+            expected = np.broadcast_to(layouts.from_planes(np.stack(planes), details["layout"], lo, hi), shape)
         assert np.array_equal(decoded.features, expected)
     waveform, out_rate = Pipeline(vocoder=StubVocoder()).decode(encoded)
-    assert out_rate == 16000 and waveform.shape == (n16,) and np.isfinite(waveform).all()
+    assert out_rate == 16000 and waveform.shape == ((n16,) if channels == 1 else (n16, channels)) and np.isfinite(waveform).all()
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])

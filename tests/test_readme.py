@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -42,6 +43,7 @@ def run_bash(line: str, cwd: Path) -> subprocess.CompletedProcess:
 def folder(tmp_path_factory) -> Path:
     here = tmp_path_factory.mktemp("readme")
     sf.write(here / "talk.wav", tone(0.5), 16000)  # short: the examples' report and bench vocode every configuration
+    sf.write(here / "band.flac", np.stack([tone(0.5), tone(0.5, freq=550.0)], axis=1), 44100)
     for name, seconds in (("recordings/a.wav", 0.3), ("recordings/sub/b.flac", 0.3), ("music/m.wav", 0.3), ("corpus/c.wav", 0.5)):
         (here / name).parent.mkdir(parents=True, exist_ok=True)
         sf.write(here / name, tone(seconds, freq=330.0), 16000)

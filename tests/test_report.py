@@ -36,7 +36,7 @@ def report(tmp_path_factory):
     for n, (source, target) in enumerate(zip(SPEECH, inputs)):
         audio, rate = sf.read(source, dtype="float32")
         audio = audio[rate // 2: rate // 2 + int(CLIP_S * rate)]
-        if n == 1:  # the second as stereo at 22.05 kHz: the original is kept as it is, decoded at 16 kHz mono
+        if n == 1:  # the second as stereo at 22.05 kHz: the original is kept as it is, decoded at 16 kHz stereo
             audio = soxr.resample(np.stack([audio, 0.5 * audio], axis=1), rate, 22050)
             rate = 22050
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +90,7 @@ def test_every_link_and_src_exists_and_nothing_is_remote(report):
     stereo = sf.info(out / "deep_dir_clip_2" / "original.wav")
     assert (stereo.channels, stereo.samplerate) == (2, 22050) and abs(stereo.duration - CLIP_S) < 1e-3
     decoded = sf.info(out / "deep_dir_clip_2" / "avif-q50-10bit.wav")
-    assert (decoded.channels, decoded.samplerate) == (1, 16000) and abs(decoded.duration - CLIP_S) <= FRAME_S
+    assert (decoded.channels, decoded.samplerate) == (2, 16000) and abs(decoded.duration - CLIP_S) <= FRAME_S
 
 
 def test_measurements(report):

@@ -17,30 +17,30 @@ The input tree is mirrored into OUT: ``DIR/a/b.flac`` → ``OUT/a/b.avif`` (enco
   status is non-zero if any failed.
 - Files are processed in parallel by a process pool (``--jobs``, default one per CPU core, one in
   all when a CUDA GPU does the vocoding); each worker keeps its numeric libraries to one thread.
+  ``--engine ray`` runs the same tasks on Ray Data instead (engines/ray.py); folders may be fsspec
+  URLs (engines/urls.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
+import contextlib
 import os
-import signal
 import sys
-import threading
-import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from ..core.errors import InputError, OutputError, SpectrocodecError
+from ..core.errors import InputError, OutputError
 from ..core.files import TEMP_PREFIX
+from .engines import urls
+from .engines.base import failure, guarded  # noqa: F401  (report and the tasks below use them)
+from .engines.local import THREAD_VARS, default_jobs, limit_torch_threads, run_tasks  # noqa: F401
 from .progress import Progress, format_duration
 
 AUDIO_EXTENSIONS = frozenset(
     ".wav .wave .flac .ogg .oga .opus .mp3 .aif .aiff .aifc .au .snd .caf .w64 .rf64 .voc .sph .nist "
     ".htk .sf .ircam .paf .pvf .sd2 .sds .svx .8svx .xi .avr .mat .mpc .wve".split()
 )
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 # -- finding files ------------------------------------------------------------------------------
@@ -160,112 +160,7 @@ def check_folders(source: Path, output: str | None, command: str) -> tuple[Path,
     return out, (out if inside else None)
 
 
-# -- running in parallel ------------------------------------------------------------------------
-def default_jobs(requested: int | None, tasks: int, device: str | None = None) -> int:
-    """--jobs: as asked; by default one per CPU core, or one when a CUDA device does the work."""
-    if requested is not None and requested < 0:
-        raise InputError(f"--jobs takes a positive number (0 = one per CPU core), not {requested}")
-    if requested:
-        jobs = requested
-    elif device is not None and _cuda(device):
-        jobs = 1
-    else:
-        jobs = os.cpu_count() or 1
-    return max(1, min(jobs, tasks))
-
-
-def _cuda(device: str) -> bool:
-    if device == "cpu":
-        return False
-    if device == "cuda":
-        return True
-    import glob
-    import importlib.util
-
-    if sys.platform == "darwin" or sys.platform.startswith("linux") and not glob.glob("/dev/nvidia[0-9]*"):
-        return False  # no CUDA device: do not pay for importing torch to learn that
-    if importlib.util.find_spec("torch") is None:
-        return False
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
-def run_tasks(func: Callable[..., dict], tasks: list[tuple], jobs: int) -> Iterator[tuple[tuple, dict]]:
-    """Yield (task, result) as each ``func(*task)`` finishes; in this process when jobs is 1, else
-    in a pool of ``jobs`` worker processes. ``func`` returns a dict and never raises (see guarded)."""
-    if jobs <= 1:
-        for task in tasks:
-            yield task, func(*task)
-        return
-    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(os.getpid(), 1))
-    try:
-        futures = {pool.submit(func, *task): task for task in tasks}
-        for future in as_completed(futures):
-            try:
-                result = future.result()
-            except Exception as exc:  # the worker process died (killed, out of memory, a crash)
-                result = failure(f"the worker process died ({type(exc).__name__}); out of memory or a crash in a library", 1)
-            yield futures[future], result
-    except BaseException:
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()  # do not wait for the files in progress (they leave no output)
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _init_worker(parent: int, threads: int) -> None:
-    """In each worker: one thread for numpy/torch, Ctrl-C handled by the parent, and exit at once
-    if the parent dies (killed), so no orphan keeps working."""
-    for name in THREAD_VARS:
-        os.environ[name] = str(threads)
-    os.environ["SPECTROCODEC_THREADS"] = str(threads)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-
-
-def _watch_parent(parent: int) -> None:
-    while True:
-        time.sleep(0.25)
-        if os.getppid() != parent:
-            os._exit(1)
-
-
-def limit_torch_threads() -> None:
-    """In a worker, keep torch to the thread count the pool gave it (no-op elsewhere)."""
-    threads = os.environ.get("SPECTROCODEC_THREADS")
-    if threads and "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(int(threads))
-
-
-def failure(message: str, code: int = 2) -> dict:
-    return {"ok": False, "error": " ".join(message.split()), "code": code}
-
-
-def guarded(func: Callable[..., dict]) -> Callable[..., dict]:
-    """Wrap a task so any error comes back as ``failure(...)`` (one line) instead of raising."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args: Any) -> dict:
-        try:
-            return func(*args)
-        except SpectrocodecError as exc:
-            return failure(str(exc), exc.exit_code)
-        except MemoryError:
-            return failure("out of memory; try a shorter file or fewer --jobs", 1)
-        except Exception as exc:  # a bug: still one line (the traceback too with SPECTROCODEC_DEBUG=1)
-            if os.environ.get("SPECTROCODEC_DEBUG"):
-                import traceback
-
-                traceback.print_exc()
-            return failure(f"internal error: {type(exc).__name__}: {exc} (set SPECTROCODEC_DEBUG=1 for a traceback and please report it)", 1)
-
-    return wrapper
-
-
+# -- running in parallel: the local engine (engines/local.py) and the task convention (engines/base.py)
 _VOCODERS: dict[tuple, Any] = {}
 
 
@@ -288,7 +183,8 @@ def encode_file(source: str, output: str, settings: dict) -> dict:
     from ..core import api
     from ..core.files import write_bytes
 
-    data = api.encode(source, codec=settings["codec"], bits=settings["bits"], range=settings["range"])
+    data = api.encode(source, codec=settings["codec"], bits=settings["bits"], range=settings["range"],
+                      channels=settings.get("channels", "keep"))
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     write_bytes(output, data, force=settings["force"])
     return {"ok": True, "bytes": len(data), "seconds": sf.info(source).duration}
@@ -307,18 +203,68 @@ def decode_file(source: str, output: str, settings: dict) -> dict:
     return {"ok": True, "seconds": len(result.waveform) / result.rate, "vocoder": f"{voc.name} on {getattr(voc, 'device_name', settings['device'])}"}
 
 
+def decode_batch(tasks: list[tuple]) -> list[dict]:
+    """``[decode_file(*task) for task in tasks]``, but the spectrograms of files that share a
+    vocoder go through ``Vocoder.vocode_batch`` together (a GPU vocoder pads and batches them; its
+    outputs equal ``vocode``'s, see hifigan.py): the Ray engine's vocoder actors on a GPU use it.
+    Everything else (checks, trimming, resampling, the atomic write, the result dict) is
+    ``decode_file`` itself: while it runs, the vocoder's ``vocode`` returns the waveform already
+    computed for that file. Never raises; a failing file fails alone."""
+    from ..core import api
+
+    groups: dict[int, tuple[Any, list[int], list[Any]]] = {}  # id(vocoder) → (vocoder, task indices, features)
+    for index, (source, _, settings) in enumerate(tasks):
+        try:
+            features = api.read_features(source)
+            vocoder, _ = cached_vocoder(settings["vocoder"], features.header.feature["name"], settings["device"],
+                                        weights=settings.get("weights"), **settings["params"])  # as decode_file
+        except Exception:
+            continue  # decode_file below reports this file's error, in its own words
+        if features.features.ndim != 2:
+            continue  # several channels: Pipeline.vocode batches them itself, in decode_file
+        entry = groups.setdefault(id(vocoder), (vocoder, [], []))
+        entry[1].append(index)
+        entry[2].append(features.features)
+    done: dict[int, tuple[Any, Any]] = {}  # task index → (vocoder, waveform)
+    for vocoder, indices, features in groups.values():
+        try:
+            done.update((i, (vocoder, w)) for i, w in zip(indices, vocoder.vocode_batch(features)))
+        except Exception:
+            pass  # one bad file spoils the batch: these files are vocoded one at a time below
+    results = []
+    for index, task in enumerate(tasks):
+        if index in done:
+            with _replay(*done.pop(index)):
+                results.append(decode_file(*task))
+        else:
+            results.append(decode_file(*task))
+    return results
+
+
+@contextlib.contextmanager
+def _replay(vocoder: Any, waveform: Any) -> Iterator[None]:
+    """Meanwhile ``vocoder.vocode(features)`` returns ``waveform`` (computed by vocode_batch)."""
+    vocoder.vocode = lambda features: waveform
+    try:
+        yield
+    finally:
+        del vocoder.vocode
+
+
 # -- the commands -------------------------------------------------------------------------------
 def run_encode(args: argparse.Namespace) -> int:
     from ..core import api
     from .args import parse_params
 
-    source = Path(args.input)
-    out, exclude = check_folders(source, args.output, "encode")
     codec = api.make_codec(args.codec, args.quality, args.lossless, args.backend,
                            speed=args.speed, container=getattr(args, "container", None), **parse_params(args.param))
     codec.check_bits(args.bits)
     settings = {"codec": codec.get_config() | {"backend": codec.backend}, "bits": args.bits,
-                "range": args.range, "force": args.force}
+                "range": args.range, "force": args.force, "channels": getattr(args, "channels", "keep")}
+    if urls.is_url(args.input) or urls.is_url(args.output):  # fsspec URLs: s3://, gs://, file://...
+        return _run_urls("encode", encode_file, AUDIO_EXTENSIONS, codec.extension, settings, args, None)
+    source = Path(args.input)
+    out, exclude = check_folders(source, args.output, "encode")
     inputs = [p for p in walk(source, exclude) if is_audio(p)]
     if not inputs:
         raise InputError(f"no audio files in {source}")
@@ -330,19 +276,36 @@ def run_decode(args: argparse.Namespace) -> int:
     from ..core import api
     from .args import parse_params, parse_rate
 
-    source = Path(args.input)
-    out, exclude = check_folders(source, args.output, "decode")
     params = parse_params(args.param)
     if args.vocoder != "auto" or args.vocoder_weights:  # unknown or unavailable: fail before any work
         api.resolve_vocoder(args.vocoder, weights=args.vocoder_weights)
     rate = args.rate if args.rate in ("model", "original") else parse_rate(args.rate)
     settings = {"vocoder": args.vocoder, "weights": args.vocoder_weights, "device": args.device,
                 "params": params, "rate": rate, "force": args.force}
+    if urls.is_url(args.input) or urls.is_url(args.output):  # fsspec URLs: s3://, gs://, file://...
+        from ..core.registry import Registry
+
+        wanted = {cls.extension.lower() for cls in Registry.default().classes("codec")}
+        return _run_urls("decode", decode_file, wanted, ".wav", settings, args, args.device)
+    source = Path(args.input)
+    out, exclude = check_folders(source, args.output, "decode")
     inputs = [p for p in walk(source, exclude) if is_encoded(p)]
     if not inputs:
         raise InputError(f"no encoded images in {source} (no file an installed codec recognises)")
     pairs = [(p, out / p.relative_to(source).with_suffix(".wav")) for p in inputs]
     return _run("decode", decode_file, pairs, settings, args, device=args.device)
+
+
+def _run_urls(command: str, func: Callable[..., dict], wanted: Iterable[str], suffix: str, settings: dict,
+              args: argparse.Namespace, device: str | None) -> int:
+    """A folder URL into an output URL (engines/urls.py): the same run, each task's files
+    downloaded and uploaded around ``func``."""
+    import functools
+
+    pairs, local_out = urls.plan(command, args.input, args.output, wanted, suffix)
+    if local_out is not None:
+        remove_temp_files(local_out)
+    return _run(command, functools.partial(urls.remote_task, func), pairs, settings, args, device)
 
 
 def _run(command: str, func: Callable[..., dict], pairs: list[tuple[Path, Path]], settings: dict,
@@ -362,14 +325,17 @@ def _run(command: str, func: Callable[..., dict], pairs: list[tuple[Path, Path]]
             skipped += 1
         else:
             tasks.append((str(src), str(dst), settings))
-    jobs = default_jobs(args.jobs, len(tasks), device) if tasks else 1
+    from .engines import open_engine
+    
+    engine = open_engine(args, len(tasks), device)  # --engine local (the pool below) or ray
     bar = Progress(len(tasks), label=command, quiet=args.quiet)
     if removed:
         bar.write(f"removed {removed} temporary file(s) left in {out} by an interrupted run")
     for src, result in failures:
         bar.write(f"failed: {src}: {result['error']}")
     done, total_bytes, total_seconds, vocoders = 0, 0, 0.0, set()
-    for task, result in run_tasks(func, tasks, jobs):
+    stage, batched = ("vocoder", decode_batch if func is decode_file else None) if command == "decode" else ("cpu", None)
+    for task, result in engine.run(func, tasks, stage, batched):
         bar.advance()
         if result["ok"]:
             done += 1
@@ -381,13 +347,13 @@ def _run(command: str, func: Callable[..., dict], pairs: list[tuple[Path, Path]]
             failures.append((Path(task[0]), result))
             bar.write(f"failed: {task[0]}: {result['error']}")
     verb = {"encode": "encoded", "decode": "decoded"}[command]
-    parts = [f"{verb} {done} file(s) into {out} in {format_duration(bar.elapsed)}"]
+    parts = [f"{verb} {done} file(s) into {args.output if urls.is_url(args.output) else out} in {format_duration(bar.elapsed)}"]
     if command == "encode" and done and total_seconds:
         parts[0] += f" ({total_bytes / 1000:.1f} kB for {total_seconds:.1f} s of audio, {total_bytes * 8 / total_seconds / 1000:.2f} kbps)"
     if vocoders:
         parts[0] += f" with {', '.join(sorted(vocoders))}"
-    if jobs > 1:
-        parts.append(f"{jobs} jobs")
+    if engine.describe():
+        parts.append(engine.describe())
     if skipped:
         parts.append(f"{skipped} already done, skipped (--force redoes them)")
     bar.close("; ".join(parts))

@@ -40,12 +40,12 @@ from typing import Any, Iterable
 
 from ..core.errors import InputError
 from .args import fixed, num, vocoder_name
-from .metrics import RATE  # the reference and every decoded output: 16 kHz mono
+from .metrics import RATE  # the reference and every decoded output: 16 kHz, the input's channels
 from .progress import format_duration
 
 OPUS_TOOLS = ("opusenc", "opusdec")
 COLUMNS = [
-    "input", "config", "family", "kind", "codec", "bits", "range", "quality", "vocoder", "opus_kbps",
+    "input", "config", "family", "kind", "codec", "bits", "range", "quality", "vocoder", "opus_kbps", "channels",
     "duration_s", "bytes", "kbps", "payload_bytes", "metadata_bytes", "container_bytes",
     "feature_mel_db", "pesq_wb", "stoi", "output_mel_db",
     "encode_s", "decode_s", "encode_xrt", "decode_xrt",
@@ -160,20 +160,32 @@ def run(args) -> int:
         configs += opus_configs(number_list(args.opus, "opus"))
     if getattr(args, "verbose", False):  # -v: what will run
         print(f"bench: {len(configs)} configuration(s): {', '.join(c.label for c in configs)}", file=sys.stderr)
+    from .engines import open_engine
+
+    engine = None if getattr(args, "engine", "local") == "local" else open_engine(args, 0, args.device)
     failures = run_bench(find_inputs(args.inputs, Path(args.output)), configs, Path(args.output), device=args.device,
-                         force=args.force, cli_timing=not args.no_cli, keep_files=True, quiet=getattr(args, "quiet", False))
+                         force=args.force, cli_timing=not args.no_cli, keep_files=True, engine=engine,
+                         quiet=getattr(args, "quiet", False))
     return 1 if failures else 0
 
 
 # -- measuring ----------------------------------------------------------------------------------
 @dataclass
 class Reference:
-    """An input as every configuration sees it: 16 kHz mono float32, as a WAV file and its features."""
+    """An input as every configuration sees it: 16 kHz float32 with the input's channels as a WAV
+    file (what spectrocodec and opusenc encode, every channel kept), its mono downmix (what PESQ,
+    STOI and copy synthesis use) and the downmix's features; for several channels, each channel's
+    features too (distortions are then the mean over the channels)."""
 
     name: str
     wav: Path
-    samples: Any  # float32 (samples,)
-    features: Any  # float32 (frames, 80)
+    samples: Any  # float32 (samples,), the downmix
+    features: Any  # float32 (frames, 80), of the downmix
+    channel_features: Any = None  # float32 (channels, frames, 80) for a multichannel input, else None
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.channel_features is None else len(self.channel_features)
 
     @property
     def duration(self) -> float:
@@ -181,8 +193,9 @@ class Reference:
 
 
 def make_reference(source: Path, workdir: Path, extractor) -> Reference:
-    """Read ``source``, mix to mono, resample to 16 kHz, write it as a float WAV (what opusenc and
-    spectrocodec encode), and extract its features."""
+    """Read ``source``, resample to 16 kHz, write it as a float WAV (what opusenc and spectrocodec
+    encode), and extract the features of its downmix and, with several channels, of each channel."""
+    import numpy as np
     import soundfile as sf
 
     from ..core.audio import read_audio, resample, to_mono
@@ -190,21 +203,33 @@ def make_reference(source: Path, workdir: Path, extractor) -> Reference:
     audio, rate = read_audio(source)
     if audio.shape[0] == 0:
         raise InputError(f"{source.name} holds no samples; there is nothing to measure")
-    samples = resample(to_mono(audio), rate, RATE)
+    audio = resample(audio, rate, RATE)
     wav = workdir / f"{source.stem}.ref.wav"
-    sf.write(str(wav), samples, RATE, subtype="FLOAT")
-    samples, _ = sf.read(str(wav), dtype="float32")
-    return Reference(source.stem, wav, samples, extractor.extract(samples, RATE))
+    sf.write(str(wav), audio, RATE, subtype="FLOAT")
+    audio, _ = sf.read(str(wav), dtype="float32", always_2d=True)
+    samples = to_mono(audio)
+    per_channel = None if audio.shape[1] == 1 else np.stack([extractor.extract(audio[:, c], RATE) for c in range(audio.shape[1])])
+    return Reference(source.stem, wav, samples, extractor.extract(samples, RATE), per_channel)
 
 
 def end_to_end(ref: Reference, output, extractor) -> dict[str, float | None]:
-    """PESQ-WB, STOI and re-analysed mel distortion of a 16 kHz output against the reference."""
+    """PESQ-WB, STOI (of the downmix) and re-analysed mel distortion (of each channel, when the
+    output has the reference's channels) of a 16 kHz output (samples,) or (samples, channels)."""
+    import numpy as np
+
     from . import metrics
+    from ..core.audio import to_mono
     from ..core.pipeline import fit_length
 
-    output = fit_length(output, len(ref.samples))
+    if np.ndim(output) == 2 and ref.channel_features is not None and output.shape[1] == ref.channels:
+        heard = np.stack([extractor.extract(output[:, c], RATE) for c in range(ref.channels)])
+        distortion = metrics.mel_distortion_db(ref.channel_features, heard)
+    else:
+        output = to_mono(output)
+        distortion = metrics.mel_distortion_db(ref.features, extractor.extract(output, RATE))
+    output = fit_length(to_mono(output), len(ref.samples))
     return {"pesq_wb": metrics.pesq_wb(ref.samples, output, RATE), "stoi": metrics.stoi(ref.samples, output, RATE),
-            "output_mel_db": metrics.mel_distortion_db(ref.features, extractor.extract(output, RATE))}
+            "output_mel_db": distortion}
 
 
 def _timed(func, *args, **kwargs) -> tuple[Any, float]:
@@ -240,7 +265,7 @@ def measure_image(config: Config, ref: Reference, workdir: Path, extractor, devi
     image = (keep or workdir) / f"{ref.name}.{stem}{codec.extension}"
     image.write_bytes(data)
     row: dict[str, Any] = {"bytes": len(data), "encode_s": encode_s, **container_split(data),
-                           "feature_mel_db": metrics.mel_distortion_db(ref.features, api.read_features(data).features)}
+                           "feature_mel_db": _image_distortion(ref, api.read_features(data).features)}
     if config.vocoder != "none":
         (output, _), row["decode_s"] = _timed(api.decode, data, vocoder=config.vocoder, device=device)
         row.update(end_to_end(ref, output, extractor))
@@ -254,6 +279,17 @@ def measure_image(config: Config, ref: Reference, workdir: Path, extractor, devi
             row["cli_decode_s"] = _process(_spectrocodec("decode", str(cli_image), "-o", str(workdir / "cli.wav"),
                                                          "--vocoder", config.vocoder, "--device", device, "-f", "-q"))
     return row
+
+
+def _image_distortion(ref: Reference, features) -> float:
+    """Feature distortion of what an image holds against the reference (per channel when both have them)."""
+    import numpy as np
+
+    from . import metrics
+
+    if ref.channel_features is not None and np.ndim(features) == 3:
+        return metrics.mel_distortion_db(ref.channel_features, features)
+    return metrics.mel_distortion_db(ref.features, features if np.ndim(features) == 2 else np.mean(features, axis=0))
 
 
 def measure_copy(config: Config, ref: Reference, extractor, device: str) -> dict[str, Any]:
@@ -275,7 +311,7 @@ def measure_opus(config: Config, ref: Reference, workdir: Path, extractor) -> di
     if rate != RATE:
         raise RuntimeError(f"opusdec wrote {rate} Hz, not {RATE}")
     return {"bytes": len(data), "cli_encode_s": encode_s, "cli_decode_s": decode_s, **container_split(data),
-            **end_to_end(ref, output.mean(axis=1), extractor)}
+            **end_to_end(ref, output, extractor)}
 
 
 def container_split(data: bytes) -> dict[str, int]:
@@ -332,7 +368,7 @@ def measure(config: Config, ref: Reference, workdir: Path, extractor, device: st
            "bits": config.bits or "", "range": config.range if config.kind == "image" else "",
            "quality": "" if config.quality is None else config.quality,
            "vocoder": "" if config.kind == "opus" else config.vocoder,
-           "opus_kbps": config.kbps or "", "duration_s": ref.duration, **values}
+           "opus_kbps": config.kbps or "", "duration_s": ref.duration, "channels": ref.channels, **values}
     if "bytes" in row:
         row["kbps"] = row["bytes"] * 8 / ref.duration / 1000
     for step in ("encode", "decode", "cli_encode", "cli_decode"):
@@ -374,9 +410,12 @@ def _cell(value: Any) -> Any:
 
 
 def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: str = "auto", force: bool = False,
-              cli_timing: bool = True, keep_files: bool = False, title: str = "rd", quiet: bool = False) -> int:
+              cli_timing: bool = True, keep_files: bool = False, title: str = "rd", engine=None,
+              quiet: bool = False) -> int:
     """Measure every input × configuration not yet in OUTDIR/<title>.csv (all with force), then
-    write the CSV, the Markdown summary and the plot. Returns the number of measurements that failed."""
+    write the CSV, the Markdown summary and the plot. Returns the number of measurements that failed.
+    ``engine`` (an apps.engines Engine, e.g. --engine ray): the measurements run there, several at
+    once (each worker's timings then share the machine with the others); None: here, one by one."""
     from ..core.registry import Registry
 
     outdir.mkdir(parents=True, exist_ok=True)
@@ -391,11 +430,14 @@ def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: s
     if keep:
         keep.mkdir(exist_ok=True)
     extractor = Registry.default().create("feature", "speecht5")
-    warm_up({config.vocoder for _, config in todo if config.kind != "opus"} - {"none"}, extractor, device)
-    failures, start, refs = 0, time.monotonic(), {}
+    here, failures, start = todo, 0, time.monotonic()
+    if engine is not None:
+        here, failures = [], measure_on(engine, todo, rows, csv_path, device, cli_timing, keep)
+    warm_up({config.vocoder for _, config in here if config.kind != "opus"} - {"none"}, extractor, device)
+    refs: dict = {}
     with tempfile.TemporaryDirectory(prefix="spectrocodec-bench-") as tmp:
         workdir = Path(tmp)
-        for done, (path, config) in enumerate(todo):
+        for done, (path, config) in enumerate(here):
             elapsed = time.monotonic() - start
             eta = f", {format_duration(elapsed / done * (len(todo) - done))} left" if done else ""
             if not quiet:
@@ -422,6 +464,48 @@ def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: s
               f"wrote {csv_path}, {outdir / f'{title}.md'}" + (f", {outdir / f'{title}.png'}" if summary else ""),
               file=sys.stderr)
     return failures
+
+
+def measure_on(engine, todo: list[tuple[Path, Config]], rows: dict, csv_path: Path, device: str, cli_timing: bool,
+               keep: Path | None) -> int:
+    """Run the measurements of ``todo`` on ``engine`` (measure_task each), adding each row to
+    ``rows`` and the CSV as it arrives; the number that failed."""
+    from .progress import Progress
+
+    tasks = [(str(path), config, device, cli_timing, None if keep is None else str(keep)) for path, config in todo]
+    bar, failures = Progress(len(tasks), label="bench", unit="runs"), 0
+    for (source, config, *_), result in engine.run(measure_task, tasks, "vocoder"):
+        bar.advance()
+        if not result["ok"]:
+            failures += 1
+            bar.write(f"bench: failed: {config.label} · {Path(source).stem}: {result['error']}")
+            continue
+        rows[(result["row"]["input"], result["row"]["config"])] = result["row"]
+        write_csv(csv_path, list(rows.values()))
+    bar.close(f"bench: {len(tasks) - failures} measured on {engine.describe() or engine.name}")
+    return failures
+
+
+_WARM: set = set()
+
+
+def measure_task(source: str, config: Config, device: str, cli_timing: bool, keep: str | None) -> dict:
+    """One measurement in a worker (an engine task; never raises): {"ok": True, "row": ...}. The
+    vocoder is warmed up once per worker, as run_bench does once per run."""
+    from ..core.registry import Registry
+    from .batch import guarded
+
+    def task() -> dict:
+        extractor = Registry.default().create("feature", "speecht5")
+        vocoders = {config.vocoder} - {"none", None} - _WARM if config.kind != "opus" else set()
+        warm_up(vocoders, extractor, device)
+        _WARM.update(vocoders)
+        with tempfile.TemporaryDirectory(prefix="spectrocodec-bench-") as tmp:
+            ref = make_reference(Path(source), Path(tmp), extractor)
+            row = measure(config, ref, Path(tmp), extractor, device, cli_timing, None if keep is None else Path(keep))
+        return {"ok": True, "row": row}
+
+    return guarded(task)()
 
 
 def warm_up(vocoders: Iterable[str], extractor, device: str) -> None:

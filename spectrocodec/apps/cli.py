@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..core.errors import InputError, SpectrocodecError
+from . import engines
+from .engines import urls as _urls  # noqa: F401  (engines.urls, light)
 from .args import Parser, parse_params, parse_rate
 
 
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--lossless", action="store_true", help="lossless image (where the codec has a lossless mode)")
     enc.add_argument("--bits", type=int, default=None, help="bits per pixel: 8, 10 or 12; up to 16 for jxl, jpeg2000, png (default: 10 where the codec has it, else 8: webp)")
     enc.add_argument("--range", choices=("adaptive", "fixed"), default="adaptive", help="feature range: the file's own min/max (default) or fixed [-11, 4]")
+    enc.add_argument("--channels", default="keep", help="keep (default: every channel, 1-8, stored as the file suits; docs/channels.md), mono (downmix), or a layout: planar, midside, copies")
     enc.add_argument("--speed", type=int, help="encoder speed where the codec has one (avif: 0 slowest/best .. 10 fastest)")
     enc.add_argument("--container", choices=("standard", "compact"), help="avif: the file layout: standard (default; every AVIF reader opens it) or compact (the AVIF 1.2 mini header, ~190 bytes smaller; Chromium and spectrocodec read it, most other readers do not yet)")
     enc.add_argument("--param", action="append", metavar="KEY=VALUE", help="other codec parameter (repeatable)")
@@ -42,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("-j", "--jobs", type=int, default=0, help="folders: files encoded in parallel (default: one per CPU core)")
     enc.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     enc.add_argument("-v", "--verbose", action="store_true", help="print the resolved settings on stderr")
+    engines.add_arguments(enc)
 
     dec = sub.add_parser("decode", help="image file → WAV", description="Decode an image made by 'spectrocodec encode' (or a plain audio-avif AVIF) to a WAV file.")
     dec.add_argument("input", help="encoded image file (the format is recognised from its bytes), '-' for standard input, or a folder of them")
@@ -55,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("-j", "--jobs", type=int, default=0, help="folders: files decoded in parallel (default: one per CPU core)")
     dec.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     dec.add_argument("-v", "--verbose", action="store_true", help="print the vocoder, its settings and the timing on stderr")
+    engines.add_arguments(dec)
 
     inf = sub.add_parser("info", help="what an encoded file holds", description="Show codec, bit depth, range, duration, bitrate and metadata of an encoded file.")
     inf.add_argument("input", help="encoded image file")
@@ -75,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("-f", "--force", action="store_true", help="redo work whose outputs exist")
     rep.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     rep.add_argument("-v", "--verbose", action="store_true", help="list the configurations and settings on stderr before starting")
+    engines.add_arguments(rep)
 
     bch = sub.add_parser("bench", help="rate-distortion and speed benchmark, against Opus", description="Measure bitrate, feature distortion, PESQ-WB, STOI and speed of each configuration on a folder of audio, with Opus measured in the same run.")
     bch.add_argument("inputs", nargs="+", metavar="IN", help="audio files and/or folders (recursively)")
@@ -90,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     bch.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     bch.add_argument("-v", "--verbose", action="store_true", help="list the configurations on stderr before starting")
     bch.add_argument("--no-cli", action="store_true", help="skip timing whole 'python -m spectrocodec' processes (faster)")
+    engines.add_arguments(bch)
 
     fin = sub.add_parser("finetune", help="fine-tune the HiFi-GAN vocoder on codec-degraded mels (needs [train])", description="Train SpeechT5's HiFi-GAN on mels that went through a real codec round trip, against the original audio; RUN_DIR/vocoder loads with 'decode --vocoder hifigan --vocoder-weights RUN_DIR/vocoder'. Running again with a larger --steps resumes. See docs/finetune.md.")
     fin.add_argument("data", nargs="+", metavar="DATA", help="audio files and/or folders (recursively); a few are held out for validation")
@@ -129,12 +136,14 @@ def _version() -> str:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     from ..core import api
+    from ..core.channels import check_choice
     from ..core.files import check_output, is_stdio, refuse_terminal_output, shown, write_bytes, writes_stdout
     from .options import encode_output, resolve_encode, verbose
 
+    check_choice(args.channels)
     source = Path(args.input)
     params = resolve_encode(args)  # --codec from -o's extension, --bits per codec, duplicates refused
-    if not is_stdio(args.input) and source.is_dir():
+    if not is_stdio(args.input) and (source.is_dir() or engines.urls.is_url(args.input)):
         from . import batch
 
         return batch.run_encode(args)
@@ -144,17 +153,19 @@ def cmd_encode(args: argparse.Namespace) -> int:
     refuse_terminal_output(output)
     check_output(output, args.force, inputs=(source,))
     codec.check_bits(args.bits)
-    verbose(args, f"encoding {shown(source)} → {shown(output)}: codec {json.dumps(codec.get_config())}, backend {codec.backend}, {args.bits}-bit, {args.range} range")
-    data = api.encode(args.input, codec=codec.get_config() | {"backend": codec.backend}, bits=args.bits, range=args.range)
+    verbose(args, f"encoding {shown(source)} → {shown(output)}: codec {json.dumps(codec.get_config())}, backend {codec.backend}, {args.bits}-bit, {args.range} range, channels {args.channels}")
+    data = api.encode(args.input, codec=codec.get_config() | {"backend": codec.backend}, bits=args.bits, range=args.range,
+                      channels=args.channels)
     write_bytes(output, data, force=args.force)
     if not args.quiet:
         details = api.info(data)
-        if details["channels"] > 1:
+        if details["channels"] > 1 and details["layout"] == "mono":
             print(f"spectrocodec: note: {shown(source)} has {details['channels']} channels, downmixed to mono "
                   f"('spectrocodec info' shows the original count)", file=sys.stderr)
         kbps = f"{details['kbps']:.2f} kbps" if details["kbps"] else "n/a kbps"
         print(f"{shown(output)}: {len(data)} bytes, {details['duration_s']:.2f} s, {kbps} "
-              f"({codec.name}, {args.bits}-bit, {args.range} range)", file=sys.stderr if writes_stdout(output) else sys.stdout)
+              f"({codec.name}, {args.bits}-bit, {args.range} range{channel_note(details)})",
+              file=sys.stderr if writes_stdout(output) else sys.stdout)
     return 0
 
 
@@ -168,7 +179,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from .options import decode_output, note, verbose
 
     source = Path(args.input)
-    if not is_stdio(args.input) and source.is_dir():
+    if not is_stdio(args.input) and (source.is_dir() or engines.urls.is_url(args.input)):
         from . import batch
 
         return batch.run_decode(args)
@@ -196,6 +207,15 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+LAYOUT_TEXT = {"mono": "downmixed to mono", "planar": "planar (one strip per channel)",
+               "midside": "midside (mid strip, then side strip)", "copies": "copies (one strip, every channel the same)"}
+
+
+def channel_note(details: dict) -> str:
+    """", 2 channels midside" for a file that keeps channels, "" for mono."""
+    return "" if details["layout"] == "mono" else f", {details['channels']} channels {details['layout']}"
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from ..core import api
 
@@ -217,6 +237,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"duration:    {details['duration_s']:.3f} s",
         f"size:        {details['bytes']} bytes, {kbps}",
         f"original:    {details['sample_rate']} Hz, {details['channels']} channel(s), {details['num_samples']} samples",
+        f"channels:    {LAYOUT_TEXT.get(details['layout'], details['layout']) if details['channels'] > 1 or details['layout'] != 'mono' else 'mono'}",
         f"features:    {json.dumps(details['feature'])}",
         "metadata:    " + ("none (plain audio-avif image: fixed range, 8-bit assumed)" if details["legacy"] else f"spectrocodec format version {details['format_version']}"),
     ]

@@ -19,7 +19,10 @@ RATE = 16000  # Hz: PESQ-WB and STOI compare 16 kHz mono signals
 
 def mel_distortion_db(reference: np.ndarray, test: np.ndarray) -> float:
     """RMSE in dB of 20·(log10 test − log10 reference); both float (frames, bins) log10 features,
-    clamped to [-11, 4], compared over the frames they share."""
+    clamped to [-11, 4], compared over the frames they share. Multichannel features
+    (channels, frames, bins): the mean of the channels' distortions."""
+    if np.ndim(reference) == 3:
+        return float(np.mean([mel_distortion_db(r, t) for r, t in zip(reference, test)]))
     frames = min(len(reference), len(test))
     if frames == 0:
         return float("nan")

@@ -9,8 +9,11 @@ For each input (audio files, and audio files found recursively in folders) and e
     <input>/original.wav        the input as WAV (its own rate and channels), to listen to
     <input>/<config>.avif       the encoded file (shown on the page: it is a picture)
     <input>/<config>.view.png   a PNG rendering, for formats browsers cannot show (jxl, heic...)
-    <input>/<config>.wav        the decoded audio (16 kHz)
+    <input>/<config>.wav        the decoded audio (16 kHz, every channel the file kept: the
+                                page's player plays stereo and multichannel WAV as such)
     <input>/<config>.spec.png   spectrograms: original, the image's features, the decoded audio
+                                (channel 1 of a multichannel input; distortions are averaged over
+                                the channels, PESQ/STOI are of the downmix)
     <input>/<config>.json       that configuration's measurements (written last: its presence
                                 means the rest is complete; reused by the next run unless --force)
 
@@ -222,21 +225,29 @@ def run_one(source: str, folder: str, config: dict, settings: dict) -> dict:
     decode_s = read_s + time.perf_counter() - start
     write_wav(folder_path / files["audio"], waveform, out_rate, force=True)
 
-    heard = extractor.extract(waveform, out_rate)
+    image_features = decoded.features
+    if image_features.ndim == 3:  # channels kept: measured channel by channel, drawn for channel 1
+        original, heard = (np.stack([extractor.extract(a[:, c], r) for c in range(a.shape[1])])
+                           for a, r in ((audio, rate), (waveform, out_rate)))
+    else:
+        heard = extractor.extract(waveform, out_rate)
+    waveform = to_mono(waveform)  # PESQ and STOI: the downmix against the downmixed reference
     seconds = audio.shape[0] / rate
     result = {
         "input": source, "config": name, "codec": config["codec"], "quality": config["quality"],
         "bits": config["bits"], "range": settings["range"], "vocoder": f"{vocoder.name} on {getattr(vocoder, 'device_name', settings['device'])}",
         "seconds": seconds, "bytes": len(data), "kbps": len(data) * 8 / seconds / 1000,
         "width": decoded.width, "height": decoded.height, "mime": config["mime"],
-        "feature_mel_db": metrics.mel_distortion_db(original, decoded.features),
+        "feature_mel_db": metrics.mel_distortion_db(original, image_features),
         "output_mel_db": metrics.mel_distortion_db(original, heard),
+        "channels": decoded.header.channels, "layout": decoded.header.layout,
         "pesq_wb": metrics.pesq_wb(reference, waveform, RATE) if out_rate == RATE else None,
         "stoi": metrics.stoi(reference, waveform, RATE) if out_rate == RATE else None,
         "encode_s": encode_s, "decode_s": decode_s,
     }
     spectrograms(folder_path / files["spectrogram"],
-                 [("original", original), (f"the image ({name})", decoded.features), (f"decoded audio ({vocoder.name})", heard)],
+                 [(title + ("" if image_features.ndim == 2 else f", channel 1 of {len(image_features)}"), panel[0] if image_features.ndim == 3 else panel)
+                  for title, panel in (("original", original), (f"the image ({name})", image_features), (f"decoded audio ({vocoder.name})", heard))],
                  extractor.bin_frequencies(), extractor.hop_length / extractor.sample_rate)
     if config["mime"] not in BROWSER_MIMES:
         files["view"] = f"{name}.view.png"
@@ -546,13 +557,15 @@ def run(args: argparse.Namespace) -> int:
                 spec = dataclasses.asdict(config) | {"name": config.name}
                 tasks.append((str(item.source), str(out / item.slug), spec, settings))
     by_key = {(str(item.source), str(out / item.slug)): item for item in items}
-    jobs = batch.default_jobs(args.jobs, len(tasks), args.device) if tasks else 1
+    from .engines import open_engine
+
+    engine = open_engine(args, len(tasks), args.device)  # --engine local (a process pool) or ray
     bar = Progress(len(tasks), label="report", unit="runs", quiet=quiet)
     if removed:
         bar.write(f"removed {removed} temporary file(s) left in {out} by an interrupted run")
     for line in failures:
         bar.write(f"failed: {line}")
-    for task, result in batch.run_tasks(run_one, tasks, jobs):
+    for task, result in engine.run(run_one, tasks, "vocoder"):
         bar.advance()
         item = by_key[(task[0], task[1])]
         item.results[task[2]["name"]] = result
@@ -566,8 +579,8 @@ def run(args: argparse.Namespace) -> int:
               "results": [r for item in items for r in item.results.values() if r.get("ok")], "failures": failures}
     write_bytes(out / "report.json", json.dumps(report, indent=1).encode(), force=True)
     summary = f"report: {out / 'index.html'}: {len(items)} input(s) × {len(configs)} configuration(s) in {format_duration(bar.elapsed)}"
-    if jobs > 1:
-        summary += f", {jobs} jobs"
+    if engine.describe():
+        summary += f", {engine.describe()}"
     if reused:
         summary += f"; {reused} reused from an earlier run (--force redoes them)"
     bar.close(summary)

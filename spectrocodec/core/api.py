@@ -1,7 +1,7 @@
 """The Python API by name: encode, decode, info. Components are looked up in the registry.
 
     data = encode("speech.wav", codec="avif", quality=60, bits=10)   # bytes of an AVIF file
-    waveform, rate = decode(data, vocoder="auto", device="auto")     # float32 (samples,), Hz
+    waveform, rate = decode(data, vocoder="auto", device="auto")     # float32 (samples,) or (samples, channels), Hz
     info(data)                                                       # dict: codec, bits, kbps...
 """
 
@@ -80,12 +80,14 @@ def make_vocoder(vocoder: str | dict = "auto", feature: str = "speecht5", device
 def encode(source: AudioSource, sample_rate: int | None = None, codec: str | dict = "avif",
            quality: float | None = None, bits: int | None = None, range: str = "adaptive",
            lossless: bool = False, backend: str | None = None, feature: str | dict = "speecht5",
-           **codec_params: Any) -> bytes:
+           channels: str = "keep", **codec_params: Any) -> bytes:
     """Audio file path or array → bytes of an image file (AVIF by default).
 
     source: a path (any format soundfile reads) or float32 samples (samples,) / (samples, channels)
     with ``sample_rate`` in Hz. quality: 0-100, higher is better (codec default if None).
     bits: 8, 10 or 12 (what the codec supports; None: the codec's default, 10 where it has it, else 8). range: "adaptive" (the file's min/max) or "fixed".
+    channels: "keep" (every channel, 1-8, in the layout chosen per file; docs/channels.md), "mono"
+    (downmix, as before), or a layout to force: "planar", "midside" (stereo), "copies".
     codec_params: the codec's own, e.g. ``speed=2``, or ``container="compact"`` for avif (the AVIF 1.2
     ``mini`` header, ~185 bytes smaller; default "standard", which every AVIF reader opens).
     """
@@ -95,6 +97,7 @@ def encode(source: AudioSource, sample_rate: int | None = None, codec: str | dic
     pipe = Pipeline(
         extractor=registry.create("feature", feature),  # type: ignore[arg-type]
         codec=made, bits=made.default_bits() if bits is None else bits, range_mode=range, registry=registry,
+        channels=channels,
     )
     if isinstance(source, (str, os.PathLike)):  # read in blocks: bounded memory for long files
         if sample_rate is not None:
@@ -219,7 +222,8 @@ def decode(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", device
            rate: str | int | None = "model", weights: str | None = None,
            **vocoder_params: Any) -> DecodedAudio:
     """Encoded bytes (or a path, or "-" for standard input) → ``DecodedAudio``: the pair
-    (waveform float32 (samples,), sample rate in Hz), so ``waveform, rate = decode(...)`` works,
+    (waveform float32 (samples,) for mono, (samples, channels) for a file that kept several
+    channels; sample rate in Hz), so ``waveform, rate = decode(...)`` works,
     with ``.vocoder`` (the name of the vocoder that ran), ``.device``, ``.gain``, ``.legacy``.
 
     rate: "model" or None (the vocoder's rate, 16000 for speecht5), "original" (the encoded audio's
@@ -254,7 +258,7 @@ def info(data: bytes | str | os.PathLike) -> dict[str, Any]:
         "duration_s": duration, "bytes": len(raw),
         "kbps": (len(raw) * 8 / duration / 1000) if duration > 0 else None,
         "sample_rate": header.sample_rate, "num_samples": header.num_samples,
-        "channels": header.channels, "feature": header.feature,
+        "channels": header.channels, "layout": header.layout, "feature": header.feature,
         "legacy": decoded.legacy, "format_version": None if decoded.legacy else header.version,
     }
 

@@ -67,9 +67,11 @@ def _check_amplitude(block: np.ndarray, what: str) -> None:
 READ_BLOCK = 1 << 16  # frames read at once by read_mono
 
 
-def read_mono(path: str | os.PathLike, rate: int, max_seconds: float | None = None) -> tuple[np.ndarray, int, int, int]:
+def read_mono(path: str | os.PathLike, rate: int, max_seconds: float | None = None,
+              mono: bool = True) -> tuple[np.ndarray, int, int, int]:
     """path → (float32 mono (samples,) at ``rate`` Hz, original rate, original samples per channel,
     original channel count), read, downmixed and resampled in blocks of READ_BLOCK frames, so that
+    (with ``mono=False``, every channel is kept: float32 (samples, channels), resampled together)
     only the result is ever held whole (230 MB for an hour at 16 kHz, whatever the file's rate and
     channels). Same samples as read_audio → to_mono → resample: soxr's stream resampler gives
     exactly what its one-shot call gives. InputError if it is not audio, holds NaN/inf, or lasts
@@ -98,11 +100,12 @@ def read_mono(path: str | os.PathLike, rate: int, max_seconds: float | None = No
         if rate_in != rate:
             import soxr
 
-            resampler = soxr.ResampleStream(rate_in, rate, 1, dtype="float32", quality="HQ")
+            resampler = soxr.ResampleStream(rate_in, rate, 1 if mono else channels, dtype="float32", quality="HQ")
         # the output is preallocated from the header's frame count (untouched pages cost no RAM)
         # and grown if the header was short
         estimate = max(0, min(int(handle.frames), 1 << 32)) * rate // rate_in + 16
-        out = np.empty(min(estimate, 1 << 28), dtype=np.float32)
+        width = 1 if mono else channels
+        out = np.empty((min(estimate, (1 << 28) // width), width), dtype=np.float32)
         used = total = 0
         while True:
             try:
@@ -117,17 +120,17 @@ def read_mono(path: str | os.PathLike, rate: int, max_seconds: float | None = No
             if max_seconds is not None and total / rate_in > max_seconds:
                 raise InputError(_too_long(path, total / rate_in, max_seconds))
             last = len(block) < READ_BLOCK
-            mono = block[:, 0] if channels == 1 else block.mean(axis=1, dtype=np.float32)
+            part = block if width == channels else block.mean(axis=1, dtype=np.float32, keepdims=True)
             if resampler is not None:
-                mono = resampler.resample_chunk(mono, last=last)
-            if used + len(mono) > len(out):
-                grown = np.empty(max(2 * len(out), used + len(mono)), dtype=np.float32)
+                part = resampler.resample_chunk(part, last=last).reshape(-1, width)
+            if used + len(part) > len(out):
+                grown = np.empty((max(2 * len(out), used + len(part)), width), dtype=np.float32)
                 grown[:used] = out[:used]
                 out = grown
-            out[used : used + len(mono)] = mono
-            used += len(mono)
+            out[used : used + len(part)] = part
+            used += len(part)
             if last:
-                return out[:used], rate_in, total, channels
+                return (out[:used, 0] if mono else out[:used]), rate_in, total, channels
 
 
 def _too_long(path: Path, seconds: float, max_seconds: float) -> str:
@@ -142,7 +145,7 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
 
 
 def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """float32 (samples,) at rate_in → float32 at rate_out (soxr, high quality)."""
+    """float32 (samples,) or (samples, channels) at rate_in → float32 at rate_out (soxr, high quality)."""
     if rate_in == rate_out:
         return np.asarray(audio, dtype=np.float32)
     import soxr

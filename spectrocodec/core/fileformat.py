@@ -30,6 +30,11 @@ is left out and a flag bit says so::
                   0-127 must be understood (a reader refuses one it does not know: the file needs
                   a newer spectrocodec); tags 128-255 are optional (an unknown one is skipped).
 
+Extension fields in use: tag 1, ``layout`` (how channels are stored, channels.py): one byte,
+the index in channels.LAYOUTS (0 mono, 1 planar, 2 midside, 3 copies); absent means "mono" (one
+plane: the input, or its downmix when channels > 1, as every earlier file). Required (< 128): a
+reader that does not know it would decode a multichannel picture wrongly.
+
 Extension fields are how new Header fields join the format without a new version: a field is
 declared once in ``EXTENSIONS`` (tag, Header attribute, default, to-bytes, from-bytes) and is
 written only when it differs from its default, so files that do not use it stay as small.
@@ -68,7 +73,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import FormatError
+from .channels import LAYOUTS, check_layout
+from .errors import FormatError, InputError
 
 VERSION = 2
 VERSIONS = (1, 2)  # what unpack reads
@@ -103,6 +109,7 @@ class Header:
     channels: int = 1
     feature: dict[str, Any] = field(default_factory=lambda: {"name": "speecht5"})
     version: int = VERSION
+    layout: str = "mono"  # how channels are stored (channels.py); "mono": one plane, downmixed as before
 
     @property
     def duration(self) -> float:
@@ -114,6 +121,7 @@ class Header:
             "version": self.version, "bits": self.bits, "range": [self.lo, self.hi],
             "range_mode": self.range_mode, "sample_rate": self.sample_rate,
             "num_samples": self.num_samples, "channels": self.channels, "feature": self.feature,
+            "layout": self.layout,
         }
 
 
@@ -135,7 +143,15 @@ def json_extension(tag: int, name: str, default: Any) -> Extension:
                      lambda raw: json.loads(raw.decode("utf-8")))
 
 
-EXTENSIONS: list[Extension] = []  # add new Header fields here, e.g. json_extension(1, "layout", "mono")
+def _layout(raw: bytes) -> str:
+    if len(raw) != 1 or raw[0] >= len(LAYOUTS):
+        raise ValueError(f"unknown channel layout {raw.hex()}")
+    return LAYOUTS[raw[0]]
+
+
+EXTENSIONS: list[Extension] = [  # add new Header fields here
+    Extension(1, "layout", "mono", lambda value: bytes([LAYOUTS.index(value)]), _layout),
+]
 
 
 def legacy_header(width: int) -> Header:
@@ -204,6 +220,8 @@ def pack(header: Header, version: int = VERSION) -> bytes:
 
 
 def _pack_v1(header: Header) -> bytes:
+    if header.layout != "mono":
+        raise FormatError(f"metadata version 1 cannot store channel layout '{header.layout}'; write version {VERSION}")
     flags = 1 if header.range_mode == "adaptive" else 0
     return (HEAD_V1.pack(1, flags, header.bits, header.lo, header.hi) + _varint(header.sample_rate)
             + _varint(header.num_samples) + _varint(header.channels) + _pack_config(header.feature))
@@ -351,6 +369,10 @@ def validate(header: Header) -> None:
         raise FormatError(f"spectrocodec metadata claims {header.channels} channels; the file is damaged")
     if not 0 <= header.num_samples <= MAX_SAMPLES:
         raise FormatError(f"spectrocodec metadata claims {header.num_samples} samples; the file is damaged")
+    try:
+        check_layout(header.layout, header.channels)
+    except InputError as exc:
+        raise FormatError(f"spectrocodec metadata: {exc}; the file is damaged") from None
     if header.range_mode not in ("adaptive", "fixed"):
         raise FormatError(f"unknown range mode '{header.range_mode}'")
     name = str(header.feature.get("name", ""))

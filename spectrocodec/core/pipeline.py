@@ -4,7 +4,11 @@ A Pipeline is composed from component objects (bring your own) and holds no othe
 
     pipe = Pipeline(extractor=SpeechT5Features(), codec=AvifCodec(quality=60), bits=10)
     data = pipe.encode(samples, 44100)        # bytes of an AVIF file
-    waveform, rate = pipe.decode(data)        # float32 (samples,), 16000
+    waveform, rate = pipe.decode(data)        # float32 (samples,) or (samples, channels), 16000
+
+Channels (channels.py, docs/channels.md): by default every channel of the input is kept (1 to 8),
+each analysed separately, stored as strips of one picture in the layout ``channels.choose`` picks,
+and vocoded separately; ``channels="mono"`` downmixes as spectrocodec always did.
 
 Decoding needs nothing but the bytes: the codec is recognised from them, the extractor and the
 mapping come from the embedded metadata (fileformat.py), the vocoder is the pipeline's or the best
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import channels as layouts
 from . import fileformat, mapping
 from .audio import check_audio, read_mono
 from .errors import FormatError, InputError, PluginError, SpectrocodecError
@@ -30,7 +35,7 @@ from .registry import Registry
 class Decoded:
     """An encoded file read back to features, before any vocoder."""
 
-    features: np.ndarray  # float32 (frames, bins)
+    features: np.ndarray  # float32 (frames, bins); (channels, frames, bins) for a multichannel layout
     header: fileformat.Header
     codec: type[ImageCodec]
     legacy: bool  # True for a plain image without spectrocodec metadata
@@ -50,6 +55,7 @@ class Pipeline:
         bits: int | None = None,
         range_mode: str = "adaptive",
         registry: Registry | None = None,
+        channels: str = "keep",
     ) -> None:
         self.registry = registry or Registry.default()
         # each component: an object, or a name / config dict looked up in the registry
@@ -60,6 +66,8 @@ class Pipeline:
             raise InputError(f"bits takes a whole number (8, 10, 12...), not {bits!r}")
         self.bits = bits if bits is not None else self.codec.default_bits() if self.codec is not None else 10
         self.range_mode = range_mode
+        self.channels = channels  # keep (choose a layout per file), mono (downmix) or a layout name
+        layouts.check_choice(channels)
         if range_mode not in mapping.RANGE_MODES:
             raise PluginError(f"unknown range mode '{range_mode}'; use adaptive or fixed")
 
@@ -84,45 +92,83 @@ class Pipeline:
         codec, extractor = self._codec(), self._extractor()
         codec.check_bits(self.bits)  # refuse before any work
         audio = check_audio(audio, sample_rate)
-        features = extractor.extract(audio, sample_rate)
+        if self.channels == "mono" or audio.shape[1] == 1:
+            features = extractor.extract(audio, sample_rate)
+        else:
+            self._check_channels(audio.shape[1])
+            features = np.stack([extractor.extract(audio[:, c], sample_rate) for c in range(audio.shape[1])])
         return self.encode_features(features, sample_rate, audio.shape[0], audio.shape[1])
+
+    def _check_channels(self, count: int) -> None:
+        """InputError before any work if this pipeline's channels setting cannot store ``count``."""
+        layouts.check_layout("planar" if self.channels in ("keep", "copies") else self.channels, count)
 
     def encode_file(self, path: str | os.PathLike) -> bytes:
         """An audio file (anything soundfile reads) → image file bytes, in bounded memory: the file is
         read, downmixed and resampled to the extractor's rate block by block (audio.read_mono), so
-        only that mono signal and the features are held whole (~300 MB for an hour at 16 kHz).
+        only that mono signal and the features are held whole (~300 MB for an hour at 16 kHz; with
+        channels kept, the resampled channels and their features: ~300 MB per channel-hour).
         The extractor is given mono audio at its own rate; for speecht5 the result is identical to
         ``encode(*read_audio(path))``."""
         codec, extractor = self._codec(), self._extractor()
         codec.check_bits(self.bits)  # refuse before any work
-        mono, rate, num_samples, channels = read_mono(path, extractor.sample_rate, self.max_seconds())
-        features = extractor.extract(mono, extractor.sample_rate)
+        count = None
+        if self.channels != "mono":
+            import soundfile as sf
+
+            try:  # refuse too many channels before reading; read_mono says why a file is unreadable
+                count = sf.info(str(path)).channels
+            except Exception:  # soundfile raises several types
+                count = None
+            if count:
+                self._check_channels(count)
+        planes = count or 1  # at most one strip per channel
+        mono, rate, num_samples, channels = read_mono(path, extractor.sample_rate, self.max_seconds(planes), self.channels == "mono")
+        if mono.ndim == 1:
+            features = extractor.extract(mono, extractor.sample_rate)
+        elif channels == 1:
+            features = extractor.extract(mono[:, 0], extractor.sample_rate)
+        else:  # one channel at a time: the features of all, and the samples, are held
+            features = np.stack([extractor.extract(mono[:, c], extractor.sample_rate) for c in range(channels)])
         del mono
         return self.encode_features(features, rate, num_samples, channels)
 
-    def max_seconds(self) -> float:
+    def max_seconds(self, planes: int = 1) -> float:
         """The longest audio one file of this pipeline's codec can hold: the decoder refuses
-        images over ``codec.max_pixels``, and spectrograms wider than ``max_width`` are folded."""
+        images over ``codec.max_pixels``, and spectrograms wider than ``max_width`` are folded.
+        ``planes``: strips per frame (channels.plane_count; a stereo planar file lasts half as long)."""
         codec, extractor = self._codec(), self._extractor()
-        width, bins, pixels = codec.max_width, extractor.n_bins, _max_encode_pixels(codec)
+        width, bins, pixels = codec.max_width, extractor.n_bins * planes, _max_encode_pixels(codec)
         frames = max(min(width, pixels // bins), pixels // (bins * width) * width)
         return (frames - 1) * extractor.hop_length / extractor.sample_rate
 
     def encode_features(self, features: np.ndarray, sample_rate: int, num_samples: int, channels: int = 1) -> bytes:
-        """features float32 (frames, bins) from this pipeline's extractor → image file bytes.
-        sample_rate, num_samples, channels describe the original audio (stored in the metadata)."""
+        """features float32 (frames, bins) from this pipeline's extractor, or (channels, frames, bins)
+        to keep channels → image file bytes. sample_rate, num_samples, channels describe the
+        original audio (stored in the metadata; with 2-D features, ``channels`` is the count that
+        was downmixed)."""
         codec, extractor = self._codec(), self._extractor()
         codec.check_bits(self.bits)
         lo, hi = mapping.feature_range(features, self.range_mode, extractor.fixed_range)
         lo, hi = fileformat.storable_range(lo, hi)  # quantise with exactly what the file stores
+        layout = "mono"
+        if features.ndim == 3:
+            layout = self.channels if self.channels not in ("keep", "mono") else layouts.choose(features, lo, hi, self.bits)
+            layouts.check_layout(layout, len(features))
+            channels = len(features)
+            if layout == "mono":
+                features = features[0]
         header = fileformat.Header(
             bits=self.bits, lo=lo, hi=hi, range_mode=self.range_mode, sample_rate=int(sample_rate),
-            num_samples=int(num_samples), channels=int(channels), feature=extractor.get_config(),
+            num_samples=int(num_samples), channels=int(channels), feature=extractor.get_config(), layout=layout,
         )
-        image = mapping.fold(mapping.to_image(features, lo, hi, self.bits), codec.max_width)
-        if image.size > _max_encode_pixels(codec):  # never write a file that our own decoder would refuse
-            hours = _max_encode_pixels(codec) / extractor.n_bins * extractor.hop_length / extractor.sample_rate / 3600
-            raise InputError(f"the audio is too long for one {codec.name} file ({len(features)} frames; "
+        planes = layouts.to_planes(features, layout, lo, hi) if features.ndim == 3 else [features]
+        pictures = [mapping.to_image(plane, lo, hi, self.bits) for plane in planes]
+        image = mapping.fold(pictures[0] if len(pictures) == 1 else np.concatenate(pictures), codec.max_width)
+        if image.size > _max_encode_pixels(codec):  # never write a file that our own decoder (or encoder) would refuse
+            hours = _max_encode_pixels(codec) / (extractor.n_bins * len(planes)) * extractor.hop_length / extractor.sample_rate / 3600
+            raise InputError(f"the audio is too long for one {codec.name} file ({planes[0].shape[0]} frames"
+                             f"{f' x {len(planes)} channel strips' if len(planes) > 1 else ''}; "
                              f"at most {_max_encode_pixels(codec)} pixels, about {hours:.1f} h); split it into shorter files")
         return codec.encode(image, self.bits, fileformat.pack(header))
 
@@ -151,9 +197,11 @@ class Pipeline:
             if header.bits != decoded.bits and not (header.bits <= 8 and decoded.bits == 8):
                 raise FormatError(f"metadata says {header.bits}-bit pixels but the image is {decoded.bits}-bit; the file is damaged")
         extractor = self._extractor_for(header)
-        bins = extractor.n_bins
+        planes = layouts.plane_count(header.layout, header.channels)
+        bins = extractor.n_bins * planes  # rows of one time strip
         if height != bins and (legacy or height % bins):
-            raise FormatError(f"the image is {height} pixels high but '{extractor.name}' features have {bins} bins")
+            raise FormatError(f"the image is {height} pixels high but '{extractor.name}' features have {extractor.n_bins} bins"
+                              + (f" in each of {planes} channel strips" if planes > 1 else ""))
         frames = width
         if not legacy:
             frames = extractor.num_frames(_resampled_length(header, extractor.sample_rate))
@@ -164,7 +212,15 @@ class Pipeline:
             return Decoded(None, header, codec_cls, legacy, width, height)  # type: ignore[arg-type]
         if not legacy and strips > 1:
             image = mapping.unfold(image, bins, frames)
-        features = mapping.from_image(image, header.lo, header.hi, header.bits)
+        if planes == 1:
+            features = mapping.from_image(image, header.lo, header.hi, header.bits)
+            if header.layout == "copies":  # a read-only view: every channel the same plane
+                features = np.broadcast_to(features, (header.channels, *features.shape))
+        else:
+            n = extractor.n_bins
+            features = layouts.from_planes(
+                np.stack([mapping.from_image(image[p * n : (p + 1) * n], header.lo, header.hi, header.bits) for p in range(planes)]),
+                header.layout, header.lo, header.hi)
         return Decoded(features, header, codec_cls, legacy, width, height)
 
     def _extractor_for(self, header: fileformat.Header) -> FeatureExtractor:
@@ -178,15 +234,33 @@ class Pipeline:
         return self.vocode(self.read(data))
 
     def vocode(self, decoded: Decoded) -> tuple[np.ndarray, int]:
-        """What ``read`` returned → (waveform float32 (samples,), sample rate in Hz), trimmed to the
-        original duration; lets a caller choose the vocoder from the header without decoding twice."""
+        """What ``read`` returned → (waveform float32 (samples,), or (samples, channels) for a
+        multichannel layout, sample rate in Hz), trimmed to the original duration; lets a caller
+        choose the vocoder from the header without decoding twice. Channels are vocoded with
+        ``vocode_batch`` in groups of at most VOCODE_BATCH_FRAMES frames (one model, bounded memory);
+        the output is filled group by group."""
         extractor = self._extractor_for(decoded.header)
         vocoder = self.vocoder_for(extractor.name)
-        waveform = vocoder.vocode(decoded.features)
+        header, features = decoded.header, decoded.features
+        length = _resampled_length(header, extractor.sample_rate)
+        if header.layout == "mono":
+            return self._checked(vocoder, vocoder.vocode(features), header, length), extractor.sample_rate
+        if header.layout == "copies":  # one plane: vocoded once, repeated
+            mono = self._checked(vocoder, vocoder.vocode(features[0].copy()), header, length)
+            return np.repeat(mono[:, None], header.channels, axis=1), extractor.sample_rate
+        out = np.empty((length, len(features)), np.float32)
+        group = max(1, VOCODE_BATCH_FRAMES // max(1, features.shape[1]))
+        for start in range(0, len(features), group):
+            for c, waveform in enumerate(vocoder.vocode_batch(list(features[start : start + group])), start):
+                out[:, c] = self._checked(vocoder, waveform, header, length)
+        return out, extractor.sample_rate
+
+    @staticmethod
+    def _checked(vocoder: Vocoder, waveform: np.ndarray, header: fileformat.Header, length: int) -> np.ndarray:
         if not np.isfinite(waveform).all():
             raise FormatError(f"vocoder '{vocoder.name}' produced NaN or infinite samples from this file's features "
-                              f"(range [{decoded.header.lo:g}, {decoded.header.hi:g}]); the file is damaged or lies about its range")
-        return fit_length(waveform, _resampled_length(decoded.header, extractor.sample_rate)), extractor.sample_rate
+                              f"(range [{header.lo:g}, {header.hi:g}]); the file is damaged or lies about its range")
+        return fit_length(waveform, length)
 
     def vocoder_for(self, feature_name: str) -> Vocoder:
         if self.vocoder is None:
@@ -194,6 +268,9 @@ class Pipeline:
         if feature_name not in self.vocoder.accepts:
             raise PluginError(f"vocoder '{self.vocoder.name}' cannot vocode '{feature_name}' features; it takes {', '.join(self.vocoder.accepts)}")
         return self.vocoder
+
+
+VOCODE_BATCH_FRAMES = 1 << 15  # frames (all channels together) vocoded in one vocode_batch call (~9 min)
 
 
 def _probe(codec: ImageCodec, data: bytes):
