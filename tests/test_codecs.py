@@ -53,7 +53,7 @@ def _expected_pixels(data: bytes, audio=AUDIO) -> np.ndarray:
     """The picture the encoder was given, rebuilt from the audio and the file's own header."""
     header = Pipeline().read(data).header
     features = REGISTRY.create("feature", "speecht5").extract(check_audio(audio, 16000), 16000)
-    return mapping.to_image(features, header.lo, header.hi, header.bits)
+    return mapping.to_image(features, header.lo, header.hi, header.bits, header.curve)
 
 
 def test_every_installed_codec_is_here():

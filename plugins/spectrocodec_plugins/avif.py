@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from spectrocodec import hookimpl
-from spectrocodec.errors import FormatError
+from spectrocodec.errors import FormatError, PluginError
 from spectrocodec.interfaces import DecodedImage
 from spectrocodec.kit import avifbox, isobmff
 from spectrocodec.kit.codec import Codec
@@ -54,8 +54,14 @@ class AvifCodec(Codec):
 
     name, extension, mime, fmt = "avif", ".avif", "image/avif", "AVIF"
     bit_depths = (8, 10, 12)
-    defaults = {"quality": 60, "lossless": False, "speed": 6, "threads": 2, "container": "standard"}
-    limits = {"speed": (0, 10), "threads": (1, 64)}  # libgomp crashes on threads=100000
+    defaults = {"quality": 60, "lossless": False, "speed": "auto", "threads": 2, "container": "standard"}
+    # speed "auto": the slowest (best per bit) speed whose encode stays short, by image size in
+    # pixels (docs/quality.md): up to 160k pixels (~32 s of speech) speed 2, up to 320k speed 3,
+    # up to 1M (~3.3 min) speed 4, above that speed 6 (330 s encode faster than opusenc).
+    AUTO_SPEEDS = ((160_000, 2), (320_000, 3), (1_000_000, 4))
+    # real / draft (speed 10) file size by speed: typical of speech at quality 30-50 (docs/quality.md)
+    DRAFT_RATIO = {0: 0.88, 1: 0.88, 2: 0.895, 3: 0.895, 4: 0.91, 5: 0.915, 6: 0.92, 7: 0.94, 8: 0.96, 9: 0.98, 10: 1.0}
+    limits = {"threads": (1, 64)}  # libgomp crashes on threads=100000 (speed: checked by speed())
     max_encode_pixels = 80 * 2_700_000  # ~12 h of speecht5 frames (11.94 h in whole strips): libaom fails from ~13.6 h (issue 15)
 
     sniff = staticmethod(sniff_avif)
@@ -63,11 +69,12 @@ class AvifCodec(Codec):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         avifbox.check_container(self.params["container"])
+        self.speed(0)  # refuse a bad speed now, not at the first encode
 
     def write(self, image, bits, metadata):
         import imagecodecs
 
-        kwargs = dict(bitspersample=bits, speed=int(self.params["speed"]), numthreads=int(self.params["threads"]))
+        kwargs = dict(bitspersample=bits, speed=self.speed(image.size), numthreads=int(self.params["threads"]))
         if self.lossless_mode:
             data = imagecodecs.avif_encode(image, level=100, **kwargs)
         else:
@@ -83,6 +90,23 @@ class AvifCodec(Codec):
         if bits is None or size is None:
             return None
         return DecodedImage.header_only(size[0], size[1], bits, metadata)
+
+    def speed(self, pixels: int) -> int:
+        """The libaom speed (0 slowest .. 10 fastest) for an image of ``pixels`` pixels."""
+        speed = self.params["speed"]
+        if speed == "auto":
+            return next((s for limit, s in self.AUTO_SPEEDS if pixels <= limit), 6)
+        if isinstance(speed, bool) or not isinstance(speed, int) or not 0 <= speed <= 10:
+            raise PluginError(f"codec 'avif' takes speed from 0 (slowest, smallest) to 10 (fastest) or auto, not {speed!r}")
+        return speed
+
+    def draft_settings(self, pixels: int) -> tuple[dict, float] | None:
+        """Rate control's quick size estimate (core/ratecontrol.py): speed 10, and the expected ratio
+        of this codec's file size to the draft's; None when real encodes are quick enough."""
+        speed = self.speed(pixels)
+        if speed >= 8 or speed >= 6 and pixels <= 1 << 20:
+            return None
+        return {"speed": 10}, self.DRAFT_RATIO[speed]
 
     def read(self, data):
         import imagecodecs

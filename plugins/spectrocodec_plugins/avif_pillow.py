@@ -54,7 +54,7 @@ class PillowAvifCodec(AvifCodec):
         out = io.BytesIO()
         Image.fromarray(image, "L").save(
             out, format="AVIF", quality=quality, subsampling="4:0:0", range="full",
-            speed=int(self.params["speed"]), max_threads=int(self.params["threads"]),
+            speed=self.speed(image.size), max_threads=int(self.params["threads"]),
         )
         return avifbox.wrap(out.getvalue(), metadata, self.params["container"])
 

@@ -184,7 +184,7 @@ def encode_file(source: str, output: str, settings: dict) -> dict:
     from ..core.files import write_bytes
 
     data = api.encode(source, codec=settings["codec"], bits=settings["bits"], range=settings["range"],
-                      channels=settings.get("channels", "keep"))
+                      bitrate=settings.get("bitrate"), channels=settings.get("channels", "keep"))
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     write_bytes(output, data, force=settings["force"])
     return {"ok": True, "bytes": len(data), "seconds": sf.info(source).duration}
@@ -256,11 +256,17 @@ def run_encode(args: argparse.Namespace) -> int:
     from ..core import api
     from .args import parse_params
 
+    from ..core.ratecontrol import check_bitrate
+
+    bitrate = getattr(args, "bitrate", None)
+    check_bitrate(bitrate, quality=args.quality, lossless=args.lossless)
     codec = api.make_codec(args.codec, args.quality, args.lossless, args.backend,
                            speed=args.speed, container=getattr(args, "container", None), **parse_params(args.param))
+    check_bitrate(bitrate, codec)
     codec.check_bits(args.bits)
     settings = {"codec": codec.get_config() | {"backend": codec.backend}, "bits": args.bits,
-                "range": args.range, "force": args.force, "channels": getattr(args, "channels", "keep")}
+                "range": args.range, "force": args.force, "channels": getattr(args, "channels", "keep"),
+                "bitrate": bitrate}
     if urls.is_url(args.input) or urls.is_url(args.output):  # fsspec URLs: s3://, gs://, file://...
         return _run_urls("encode", encode_file, AUDIO_EXTENSIONS, codec.extension, settings, args, None)
     source = Path(args.input)

@@ -43,9 +43,10 @@ from .args import fixed, num, vocoder_name
 from .metrics import RATE  # the reference and every decoded output: 16 kHz, the input's channels
 from .progress import format_duration
 
+DEFAULT_BITRATES = "1,1.5,2,3,4,6"  # kbps: image codecs are compared at equal bitrate unless --quality is given
 OPUS_TOOLS = ("opusenc", "opusdec")
 COLUMNS = [
-    "input", "config", "family", "kind", "codec", "bits", "range", "quality", "vocoder", "opus_kbps", "channels",
+    "input", "config", "family", "kind", "codec", "bits", "range", "quality", "vocoder", "opus_kbps", "channels", "target_kbps",
     "duration_s", "bytes", "kbps", "payload_bytes", "metadata_bytes", "container_bytes",
     "feature_mel_db", "pesq_wb", "stoi", "output_mel_db",
     "encode_s", "decode_s", "encode_xrt", "decode_xrt",
@@ -67,6 +68,7 @@ class Config:
     quality: float | None = None
     vocoder: str = "none"
     kbps: float = 0.0
+    bitrate: float | None = None  # image: a target bitrate (kbps) instead of a quality
 
     @property
     def key(self) -> str:
@@ -75,7 +77,7 @@ class Config:
             return f"opus/{num(self.kbps)}k"
         if self.kind == "copy":
             return f"copy/{self.vocoder}"
-        quality = "lossless" if self.quality is None else f"q{num(self.quality)}"
+        quality = f"{num(self.bitrate)}k" if self.bitrate is not None else "lossless" if self.quality is None else f"q{num(self.quality)}"
         return f"{self.codec}/{self.bits}bit/{self.range}/{quality}/{self.vocoder}"
 
     @property
@@ -93,7 +95,7 @@ class Config:
             return f"opus {num(self.kbps)} kbps"
         if self.kind == "copy":
             return f"copy synthesis {self.vocoder}"
-        quality = "lossless" if self.quality is None else f"q{num(self.quality)}"
+        quality = f"{num(self.bitrate)} kbps" if self.bitrate is not None else "lossless" if self.quality is None else f"q{num(self.quality)}"
         return f"{self.codec} {quality} {self.bits}-bit {self.range} {self.vocoder}"
 
 
@@ -113,10 +115,17 @@ def find_inputs(paths: Iterable[str | os.PathLike], exclude: Path | None = None)
     return found
 
 
-def image_configs(codecs: Iterable[str], bits: Iterable[int], qualities: Iterable[float],
-                  vocoders: Iterable[str], ranges: Iterable[str] = ("adaptive",)) -> list[Config]:
-    """codecs × bits × ranges × qualities × vocoders, leaving out the bit depths a codec cannot
-    store (noted on stderr); a codec with no lossy mode gets one lossless configuration."""
+def image_configs(codecs: Iterable[str], bits: Iterable[int], qualities: Iterable[float] | None,
+                  vocoders: Iterable[str], ranges: Iterable[str] = ("adaptive",),
+                  bitrates: Iterable[float] | None = None) -> list[Config]:
+    """codecs × bits × ranges × (bitrates, or qualities when no bitrates are given) × vocoders,
+    leaving out the bit depths a codec cannot store (noted on stderr); a codec with no lossy mode
+    gets one lossless configuration."""
+    from ..core.ratecontrol import check_bitrate
+
+    bitrates = list(bitrates or [])
+    for kbps in bitrates:
+        check_bitrate(kbps)
     from ..core.registry import Registry
 
     registry = Registry.default()
@@ -128,7 +137,10 @@ def image_configs(codecs: Iterable[str], bits: Iterable[int], qualities: Iterabl
                 print(f"bench: {codec} stores {','.join(map(str, cls.bit_depths))}-bit images; skipping {depth}-bit", file=sys.stderr)
                 continue
             for mode in ranges:
-                for quality in (qualities if cls.lossy else [None]):
+                if bitrates and cls.lossy:
+                    configs += [Config("image", codec, depth, mode, None, voc, bitrate=kbps) for kbps in bitrates for voc in vocoders]
+                    continue
+                for quality in (list(qualities or []) if cls.lossy else [None]):
                     configs += [Config("image", codec, depth, mode, quality, voc) for voc in vocoders]
     return configs
 
@@ -153,8 +165,12 @@ def run(args) -> int:
         raise InputError(f"--range takes adaptive, fixed or both (comma-separated), not '{args.range}'")
     say = (lambda note: None) if getattr(args, "quiet", False) else (lambda note: print(f"bench: {note}", file=sys.stderr))
     vocoders = [vocoder_name(v, say) for v in split_list(args.vocoder)]
+    if args.quality is not None and getattr(args, "bitrate", None) is not None:
+        raise InputError("--bitrate and --quality are exclusive: give target bitrates or qualities")
+    bitrates = None if args.quality is not None else number_list(getattr(args, "bitrate", None) or DEFAULT_BITRATES, "bitrate")
     configs = image_configs(split_list(args.codec), number_list(args.bits, "bits", int),
-                            number_list(args.quality, "quality"), vocoders, ranges)
+                            number_list(args.quality, "quality") if args.quality is not None else None, vocoders, ranges,
+                            bitrates)
     configs += [Config("copy", vocoder=v) for v in vocoders if v != "none"]
     if str(args.opus).strip().lower() != "none":
         configs += opus_configs(number_list(args.opus, "opus"))
@@ -260,12 +276,14 @@ def measure_image(config: Config, ref: Reference, workdir: Path, extractor, devi
 
     codec = api.make_codec(config.codec, config.quality)
     data, encode_s = _timed(api.encode, ref.wav, codec=config.codec, quality=config.quality,
-                            bits=config.bits, range=config.range)
+                            bits=config.bits, range=config.range, bitrate=config.bitrate)
     stem = config.key.replace("/", "_")
     image = (keep or workdir) / f"{ref.name}.{stem}{codec.extension}"
     image.write_bytes(data)
     row: dict[str, Any] = {"bytes": len(data), "encode_s": encode_s, **container_split(data),
                            "feature_mel_db": _image_distortion(ref, api.read_features(data).features)}
+    if config.bitrate is not None:
+        row["quality"] = api.info(data)["quality"]  # the rate control's choice
     if config.vocoder != "none":
         (output, _), row["decode_s"] = _timed(api.decode, data, vocoder=config.vocoder, device=device)
         row.update(end_to_end(ref, output, extractor))
@@ -273,7 +291,8 @@ def measure_image(config: Config, ref: Reference, workdir: Path, extractor, devi
         cli_image = workdir / f"cli{codec.extension}"
         encode = ["encode", str(ref.wav), "-o", str(cli_image), "--codec", config.codec, "--bits", str(config.bits),
                   "--range", config.range, "-f", "-q"]
-        encode += ["--quality", num(config.quality)] if config.quality is not None else ["--lossless"]
+        encode += (["--bitrate", num(config.bitrate)] if config.bitrate is not None else
+                   ["--quality", num(config.quality)] if config.quality is not None else ["--lossless"])
         row["cli_encode_s"] = _process(_spectrocodec(*encode))
         if config.vocoder != "none":
             row["cli_decode_s"] = _process(_spectrocodec("decode", str(cli_image), "-o", str(workdir / "cli.wav"),
@@ -367,6 +386,7 @@ def measure(config: Config, ref: Reference, workdir: Path, extractor, device: st
            "codec": config.codec or ("opus" if config.kind == "opus" else ""),
            "bits": config.bits or "", "range": config.range if config.kind == "image" else "",
            "quality": "" if config.quality is None else config.quality,
+           "target_kbps": "" if config.bitrate is None else config.bitrate,
            "vocoder": "" if config.kind == "opus" else config.vocoder,
            "opus_kbps": config.kbps or "", "duration_s": ref.duration, "channels": ref.channels, **values}
     if "bytes" in row:
@@ -385,7 +405,7 @@ def read_csv(path: Path) -> list[dict[str, Any]]:
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
-        for column in METRICS + ["bits", "quality", "opus_kbps"]:
+        for column in METRICS + ["bits", "quality", "opus_kbps", "target_kbps"]:
             row[column] = float(row[column]) if row.get(column) not in (None, "") else None
     return rows
 
@@ -530,7 +550,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for key, group in groups.items():
         first = group[0]
-        summary = {k: first.get(k) for k in ("config", "family", "kind", "codec", "bits", "range", "quality", "vocoder", "opus_kbps")}
+        summary = {k: first.get(k) for k in ("config", "family", "kind", "codec", "bits", "range", "quality", "vocoder", "opus_kbps", "target_kbps")}
         summary["n"] = len(group)
         for column in METRICS:
             values = [r[column] for r in group if r.get(column) is not None]

@@ -34,11 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--codec", default=None, help="image codec (default: from -o's extension, e.g. .webp → webp, else avif; see 'spectrocodec plugins')")
     enc.add_argument("--backend", help="codec backend, when a codec has several")
     enc.add_argument("--quality", type=float, help="0-100, higher is better (codec default if omitted)")
+    enc.add_argument("--bitrate", type=float, metavar="KBPS", help="target bitrate of the whole file in kbps (e.g. 3): the quality is searched to land on it; exclusive with --quality")
     enc.add_argument("--lossless", action="store_true", help="lossless image (where the codec has a lossless mode)")
     enc.add_argument("--bits", type=int, default=None, help="bits per pixel: 8, 10 or 12; up to 16 for jxl, jpeg2000, png (default: 10 where the codec has it, else 8: webp)")
     enc.add_argument("--range", choices=("adaptive", "fixed"), default="adaptive", help="feature range: the file's own min/max (default) or fixed [-11, 4]")
     enc.add_argument("--channels", default="keep", help="keep (default: every channel, 1-8, stored as the file suits; docs/channels.md), mono (downmix), or a layout: planar, midside, copies")
-    enc.add_argument("--speed", type=int, help="encoder speed where the codec has one (avif: 0 slowest/best .. 10 fastest)")
+    enc.add_argument("--speed", type=int, help="encoder speed where the codec has one (avif: 0 slowest/best .. 10 fastest; default: by length, 2 for short files .. 6 for long ones)")
     enc.add_argument("--container", choices=("standard", "compact"), help="avif: the file layout: standard (default; every AVIF reader opens it) or compact (the AVIF 1.2 mini header, ~190 bytes smaller; Chromium and spectrocodec read it, most other readers do not yet)")
     enc.add_argument("--param", action="append", metavar="KEY=VALUE", help="other codec parameter (repeatable)")
     enc.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
@@ -71,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("inputs", nargs="+", metavar="IN", help="audio files and/or folders (recursively)")
     rep.add_argument("-o", "--output", required=True, help="output folder")
     rep.add_argument("--codec", default="avif", help="comma-separated codecs (default avif)")
-    rep.add_argument("--quality", default="30,50,70,90", help="comma-separated qualities (default 30,50,70,90)")
+    rep.add_argument("--bitrate", metavar="KBPS", help="comma-separated target bitrates in kbps of the whole file (default 2,3,6: codecs compared at equal bitrate)")
+    rep.add_argument("--quality", help="comma-separated qualities instead of bitrates, e.g. 30,50,70,90")
     rep.add_argument("--bits", default="10", help="comma-separated bit depths (default 10)")
     rep.add_argument("--range", choices=("adaptive", "fixed"), default="adaptive", help="feature range (default adaptive)")
     rep.add_argument("--vocoder", default="auto", help="vocoder (default auto)")
@@ -86,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     bch.add_argument("inputs", nargs="+", metavar="IN", help="audio files and/or folders (recursively)")
     bch.add_argument("-o", "--output", required=True, help="output folder (CSV, Markdown table, plot)")
     bch.add_argument("--codec", default="avif", help="comma-separated codecs (default avif)")
-    bch.add_argument("--quality", default="10,30,50,70,90", help="comma-separated qualities")
+    bch.add_argument("--bitrate", metavar="KBPS", help="comma-separated target bitrates in kbps of the whole file (default 1,1.5,2,3,4,6: codecs compared at equal bitrate)")
+    bch.add_argument("--quality", help="comma-separated qualities instead of bitrates, e.g. 10,30,50,70,90")
     bch.add_argument("--bits", default="10", help="comma-separated bit depths (default 10)")
     bch.add_argument("--range", default="adaptive", help="comma-separated range modes: adaptive, fixed (default adaptive)")
     bch.add_argument("--vocoder", default="auto", help="comma-separated vocoders (default auto)")
@@ -147,15 +150,19 @@ def cmd_encode(args: argparse.Namespace) -> int:
         from . import batch
 
         return batch.run_encode(args)
+    from ..core.ratecontrol import check_bitrate
+
+    check_bitrate(args.bitrate, quality=args.quality, lossless=args.lossless)
     codec = api.make_codec(args.codec, args.quality, args.lossless, args.backend,
                            speed=args.speed, container=args.container, **params)
+    check_bitrate(args.bitrate, codec)
     output = encode_output(args, codec.extension)
     refuse_terminal_output(output)
     check_output(output, args.force, inputs=(source,))
     codec.check_bits(args.bits)
     verbose(args, f"encoding {shown(source)} → {shown(output)}: codec {json.dumps(codec.get_config())}, backend {codec.backend}, {args.bits}-bit, {args.range} range, channels {args.channels}")
     data = api.encode(args.input, codec=codec.get_config() | {"backend": codec.backend}, bits=args.bits, range=args.range,
-                      channels=args.channels)
+                      bitrate=args.bitrate, channels=args.channels)
     write_bytes(output, data, force=args.force)
     if not args.quiet:
         details = api.info(data)
@@ -163,8 +170,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
             print(f"spectrocodec: note: {shown(source)} has {details['channels']} channels, downmixed to mono "
                   f"('spectrocodec info' shows the original count)", file=sys.stderr)
         kbps = f"{details['kbps']:.2f} kbps" if details["kbps"] else "n/a kbps"
+        chosen = f", quality {details['quality']:g}" if args.bitrate is not None and details["quality"] is not None else ""
         print(f"{shown(output)}: {len(data)} bytes, {details['duration_s']:.2f} s, {kbps} "
-              f"({codec.name}, {args.bits}-bit, {args.range} range{channel_note(details)})",
+              f"({codec.name}, {args.bits}-bit, {args.range} range{channel_note(details)}{chosen})",
               file=sys.stderr if writes_stdout(output) else sys.stdout)
     return 0
 
@@ -235,7 +243,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"image:       {details['width']} x {details['height']} pixels, {details['bits']}-bit",
         f"range:       [{details['range'][0]:.4f}, {details['range'][1]:.4f}] ({details['range_mode']})",
         f"duration:    {details['duration_s']:.3f} s",
-        f"size:        {details['bytes']} bytes, {kbps}",
+        f"size:        {details['bytes']} bytes, {kbps}" + (f" (encoded at quality {details['quality']:g})" if details.get("quality") is not None else ""),
         f"original:    {details['sample_rate']} Hz, {details['channels']} channel(s), {details['num_samples']} samples",
         f"channels:    {LAYOUT_TEXT.get(details['layout'], details['layout']) if details['channels'] > 1 or details['layout'] != 'mono' else 'mono'}",
         f"features:    {json.dumps(details['feature'])}",

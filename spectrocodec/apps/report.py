@@ -43,6 +43,7 @@ from .args import fixed, num, vocoder_name
 from .metrics import RATE  # decoded outputs and the reference for the metrics: 16 kHz mono
 from .progress import Progress, format_duration
 
+DEFAULT_BITRATES = "2,3,6"  # kbps: codecs are compared at equal bitrate unless --quality is given
 BROWSER_MIMES = {"image/avif", "image/webp", "image/png", "image/jpeg", "image/gif", "image/bmp"}
 DB_RANGE = 100.0  # the colour scale of the spectrograms spans this many dB below the loudest bin
 COLUMNS = [  # summary table: key, heading, digits (None: text)
@@ -54,23 +55,25 @@ COLUMNS = [  # summary table: key, heading, digits (None: text)
 
 @dataclass
 class Config:
-    """One configuration: codec (a config dict for the registry), bit depth, quality."""
+    """One configuration: codec (a config dict for the registry), bit depth, and a quality or a
+    target bitrate (kbps of the whole file; the quality is then the rate control's choice)."""
 
     codec: str
     bits: int
-    quality: float | None  # None: lossless
+    quality: float | None  # None: lossless, or chosen by the bitrate
     extension: str
     mime: str
     spec: dict = field(default_factory=dict)
+    bitrate: float | None = None
 
     @property
     def name(self) -> str:
-        quality = "lossless" if self.quality is None else f"q{num(self.quality)}"
+        quality = f"{num(self.bitrate)}k" if self.bitrate is not None else "lossless" if self.quality is None else f"q{num(self.quality)}"
         return f"{self.codec}-{quality}-{self.bits}bit"
 
     @property
     def label(self) -> str:
-        quality = "lossless" if self.quality is None else f"quality {num(self.quality)}"
+        quality = f"{num(self.bitrate)} kbps" if self.bitrate is not None else "lossless" if self.quality is None else f"quality {num(self.quality)}"
         return f"{self.codec}, {quality}, {self.bits}-bit"
 
 
@@ -89,22 +92,28 @@ class Item:
 
 
 # -- building the run ---------------------------------------------------------------------------
-def make_configs(codecs: list[str], qualities: list[float], bits: list[int], note=print) -> list[Config]:
-    """codecs × bits × qualities; bit depths a codec cannot store are left out (with a note); a
-    codec without a lossy mode gets one lossless configuration per bit depth."""
+def make_configs(codecs: list[str], qualities: list[float] | None, bits: list[int], note=print,
+                 bitrates: list[float] | None = None) -> list[Config]:
+    """codecs × bits × (bitrates, or qualities when no bitrates are given); bit depths a codec
+    cannot store are left out (with a note); a codec without a lossy mode gets one lossless
+    configuration per bit depth."""
     from ..core import api
+    from ..core.ratecontrol import check_bitrate
 
     configs: list[Config] = []
     for name in codecs:
         for depth in bits:
-            for quality in qualities:
+            for setting in (bitrates or qualities or []):
+                quality = None if bitrates else setting
+                check_bitrate(setting if bitrates else None)
                 codec = api.make_codec(name, quality)  # unknown codec or quality: an error, now
                 if depth not in codec.bit_depths:
                     note(f"report: {name} stores {','.join(map(str, codec.bit_depths))}-bit images; skipping {depth}-bit")
                     break
                 lossless = not codec.lossy
                 config = Config(name, depth, None if lossless else quality, codec.extension, codec.mime,
-                                codec.get_config() | {"backend": codec.backend})
+                                codec.get_config() | {"backend": codec.backend},
+                                None if lossless or not bitrates else setting)
                 if config.name not in {c.name for c in configs}:
                     configs.append(config)
     if not configs:
@@ -207,7 +216,8 @@ def run_one(source: str, folder: str, config: dict, settings: dict) -> dict:
     reference = resample(to_mono(audio), rate, RATE)
     original = extractor.extract(audio, rate)
     codec = registry.create("codec", dict(config["spec"]))
-    pipe = Pipeline(extractor=extractor, codec=codec, bits=config["bits"], range_mode=settings["range"], registry=registry)
+    pipe = Pipeline(extractor=extractor, codec=codec, bits=config["bits"], range_mode=settings["range"], registry=registry,
+                    bitrate=config.get("bitrate"))
 
     start = time.perf_counter()
     data = pipe.encode(audio, rate)
@@ -234,7 +244,8 @@ def run_one(source: str, folder: str, config: dict, settings: dict) -> dict:
     waveform = to_mono(waveform)  # PESQ and STOI: the downmix against the downmixed reference
     seconds = audio.shape[0] / rate
     result = {
-        "input": source, "config": name, "codec": config["codec"], "quality": config["quality"],
+        "input": source, "config": name, "codec": config["codec"], "bitrate": config.get("bitrate"),
+        "quality": decoded.header.quality if config.get("bitrate") is not None else config["quality"],
         "bits": config["bits"], "range": settings["range"], "vocoder": f"{vocoder.name} on {getattr(vocoder, 'device_name', settings['device'])}",
         "seconds": seconds, "bytes": len(data), "kbps": len(data) * 8 / seconds / 1000,
         "width": decoded.width, "height": decoded.height, "mime": config["mime"],
@@ -322,7 +333,7 @@ def spectrograms(path: Path, panels: list[tuple[str, Any]], freqs, hop_s: float)
 
 def rd_plot(path: Path, items: list[Item], configs: list[Config]) -> None:
     """PESQ-WB and feature distortion against kbps: one line per codec and bit depth, the mean over
-    the inputs at each quality."""
+    the inputs at each quality or target bitrate."""
     import numpy as np
 
     series: dict[str, list[tuple[float, float | None, float | None, str]]] = {}
@@ -335,7 +346,7 @@ def rd_plot(path: Path, items: list[Item], configs: list[Config]) -> None:
             values = [r[key] for r in rows if r.get(key) is not None]
             return float(np.mean(values)) if values else None
 
-        label = "" if config.quality is None else num(config.quality)
+        label = f"{num(config.bitrate)}k" if config.bitrate is not None else "" if config.quality is None else num(config.quality)
         series.setdefault(f"{config.codec} {config.bits}-bit", []).append((mean("kbps"), mean("pesq_wb"), mean("feature_mel_db"), label))
     fig = _figure(10.0, 3.6)
     axes = fig.subplots(1, 2)
@@ -467,7 +478,7 @@ def render(items: list[Item], configs: list[Config], settings: dict, failures: l
             out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
     out.append('<h2 id="rate-distortion">Rate–distortion</h2>'
-               '<p class="muted">Mean over the inputs for each codec and bit depth; points are labelled with the quality.</p>'
+               '<p class="muted">Mean over the inputs for each codec and bit depth; points are labelled with the quality or the target bitrate.</p>'
                '<img class="rd" src="rd.png" alt="PESQ-WB and feature distortion against bitrate">')
     for item in items:
         out.append(_item_html(item, configs))
@@ -530,8 +541,11 @@ def run(args: argparse.Namespace) -> int:
     batch.default_jobs(args.jobs, 0)  # refuse a negative --jobs before anything is written
     from .args import number_list, split_list
 
-    configs = make_configs(split_list(args.codec), number_list(args.quality, "quality"), number_list(args.bits, "bits", int),
-                           note=lambda line: print(line, file=sys.stderr))
+    if args.quality is not None and getattr(args, "bitrate", None) is not None:
+        raise InputError("--bitrate and --quality are exclusive: give target bitrates or qualities")
+    bitrates = None if args.quality is not None else number_list(getattr(args, "bitrate", None) or DEFAULT_BITRATES, "bitrate")
+    configs = make_configs(split_list(args.codec), number_list(args.quality, "quality") if args.quality is not None else None,
+                           number_list(args.bits, "bits", int), note=lambda line: print(line, file=sys.stderr), bitrates=bitrates)
     vocoder = vocoder_name(args.vocoder)
     settings = {"vocoder": vocoder, "device": args.device, "range": args.range}
     if getattr(args, "verbose", False):  # -v: what will run

@@ -80,24 +80,29 @@ def make_vocoder(vocoder: str | dict = "auto", feature: str = "speecht5", device
 def encode(source: AudioSource, sample_rate: int | None = None, codec: str | dict = "avif",
            quality: float | None = None, bits: int | None = None, range: str = "adaptive",
            lossless: bool = False, backend: str | None = None, feature: str | dict = "speecht5",
-           channels: str = "keep", **codec_params: Any) -> bytes:
+           bitrate: float | None = None, channels: str = "keep", **codec_params: Any) -> bytes:
     """Audio file path or array → bytes of an image file (AVIF by default).
 
     source: a path (any format soundfile reads) or float32 samples (samples,) / (samples, channels)
     with ``sample_rate`` in Hz. quality: 0-100, higher is better (codec default if None).
     bits: 8, 10 or 12 (what the codec supports; None: the codec's default, 10 where it has it, else 8). range: "adaptive" (the file's min/max) or "fixed".
+    bitrate: kbps of the whole file; the codec's quality is searched to land on it (exclusive
+    with quality and lossless; core/ratecontrol.py).
     channels: "keep" (every channel, 1-8, in the layout chosen per file; docs/channels.md), "mono"
     (downmix, as before), or a layout to force: "planar", "midside" (stereo), "copies".
     codec_params: the codec's own, e.g. ``speed=2``, or ``container="compact"`` for avif (the AVIF 1.2
     ``mini`` header, ~185 bytes smaller; default "standard", which every AVIF reader opens).
     """
     check_encode_args(source, sample_rate, quality, bits, range, lossless)
+    from .ratecontrol import check_bitrate
+
+    check_bitrate(bitrate, quality=quality, lossless=lossless)
     registry = Registry.default()
     made = make_codec(codec, quality, lossless, backend, registry, **codec_params)
     pipe = Pipeline(
         extractor=registry.create("feature", feature),  # type: ignore[arg-type]
         codec=made, bits=made.default_bits() if bits is None else bits, range_mode=range, registry=registry,
-        channels=channels,
+        bitrate=bitrate, channels=channels,
     )
     if isinstance(source, (str, os.PathLike)):  # read in blocks: bounded memory for long files
         if sample_rate is not None:
@@ -260,6 +265,7 @@ def info(data: bytes | str | os.PathLike) -> dict[str, Any]:
         "sample_rate": header.sample_rate, "num_samples": header.num_samples,
         "channels": header.channels, "layout": header.layout, "feature": header.feature,
         "legacy": decoded.legacy, "format_version": None if decoded.legacy else header.version,
+        "quality": header.quality, "curve": header.curve,
     }
 
 

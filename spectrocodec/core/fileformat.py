@@ -34,6 +34,8 @@ Extension fields in use: tag 1, ``layout`` (how channels are stored, channels.py
 the index in channels.LAYOUTS (0 mono, 1 planar, 2 midside, 3 copies); absent means "mono" (one
 plane: the input, or its downmix when channels > 1, as every earlier file). Required (< 128): a
 reader that does not know it would decode a multichannel picture wrongly.
+Tag 2 (required), ``curve``: the mapping's companding exponent, u8 in 1/16 (absent: 1, linear).
+Tag 130 (optional), ``quality``: the codec quality the encoder used, u8 0-100 (what --bitrate chose).
 
 Extension fields are how new Header fields join the format without a new version: a field is
 declared once in ``EXTENSIONS`` (tag, Header attribute, default, to-bytes, from-bytes) and is
@@ -110,6 +112,8 @@ class Header:
     feature: dict[str, Any] = field(default_factory=lambda: {"name": "speecht5"})
     version: int = VERSION
     layout: str = "mono"  # how channels are stored (channels.py); "mono": one plane, downmixed as before
+    curve: float = 1.0  # the mapping's companding exponent (mapping.to_image), 1/16 steps; 1 = linear
+    quality: float | None = None  # the codec quality the encoder used (rate control's choice), if recorded
 
     @property
     def duration(self) -> float:
@@ -121,7 +125,7 @@ class Header:
             "version": self.version, "bits": self.bits, "range": [self.lo, self.hi],
             "range_mode": self.range_mode, "sample_rate": self.sample_rate,
             "num_samples": self.num_samples, "channels": self.channels, "feature": self.feature,
-            "layout": self.layout,
+            "layout": self.layout, "curve": self.curve, "quality": self.quality,
         }
 
 
@@ -149,8 +153,32 @@ def _layout(raw: bytes) -> str:
     return LAYOUTS[raw[0]]
 
 
+def curve_code(curve: float) -> int:
+    """A companding exponent → its u8 code in 1/16 (1..255); ValueError outside 1/16 .. 255/16."""
+    code = int(round(curve * 16))
+    if not 1 <= code <= 255:
+        raise ValueError(f"companding curve {curve} is outside 1/16 .. 255/16")
+    return code
+
+
+def _curve(raw: bytes) -> float:
+    if len(raw) != 1 or raw[0] == 0:
+        raise ValueError("bad curve")
+    return raw[0] / 16
+
+
+def _quality(raw: bytes) -> float:
+    if len(raw) != 1 or raw[0] > 100:
+        raise ValueError("bad quality")
+    return float(raw[0])
+
+
 EXTENSIONS: list[Extension] = [  # add new Header fields here
     Extension(1, "layout", "mono", lambda value: bytes([LAYOUTS.index(value)]), _layout),
+    # 2: the companding curve, required (a reader that ignored it would decode wrong features)
+    Extension(2, "curve", 1.0, lambda value: bytes([curve_code(value)]), _curve),
+    # 130: the encoder's quality (what --bitrate chose), optional: informational only
+    Extension(130, "quality", None, lambda value: bytes([int(round(min(100.0, max(0.0, value))))]), _quality),
 ]
 
 
@@ -369,6 +397,8 @@ def validate(header: Header) -> None:
         raise FormatError(f"spectrocodec metadata claims {header.channels} channels; the file is damaged")
     if not 0 <= header.num_samples <= MAX_SAMPLES:
         raise FormatError(f"spectrocodec metadata claims {header.num_samples} samples; the file is damaged")
+    if not 1 / 16 <= header.curve <= 255 / 16:
+        raise FormatError(f"spectrocodec metadata has an invalid companding curve {header.curve}; the file is damaged")
     try:
         check_layout(header.layout, header.channels)
     except InputError as exc:

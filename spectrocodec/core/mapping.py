@@ -6,6 +6,15 @@ bin). A spectrogram wider than the codec's ``max_width`` is folded: cut into str
 repeating its last frame; the decoder knows the frame count from the metadata and unfolds it. A feature value v maps to round((v - lo) / (hi - lo) * (2**bits - 1)), clipped. The range is
 either fixed (the extractor's ``fixed_range``, [-11, 4] for speecht5, as audio-avif did) or adaptive
 (the file's own min/max, the default), stored as float32 in the file's metadata.
+
+Two perceptual steps (docs/quality.md has the measurements behind them):
+
+- a floor (``apply_floor``): values more than ``floor_db`` below the file's peak are raised to
+  that level before the range is taken; nothing to undo at decode time (the floor becomes ``lo``);
+- a companding curve: with u = (v - lo) / (hi - lo) in [0, 1], the pixel is round(u**curve * top);
+  curve > 1 spends the pixel levels (and the codec's bits) on the loud parts, where the vocoder
+  needs the detail, and few on the quiet ones. curve = 1 is the linear map above, bit for bit;
+  the file records the curve (fileformat.Header.curve) and the decoder inverts it.
 """
 
 from __future__ import annotations
@@ -39,20 +48,39 @@ def feature_range(features: np.ndarray, mode: str, fixed: tuple[float, float]) -
     return lo32, hi32
 
 
-def to_image(features: np.ndarray, lo: float, hi: float, bits: int) -> np.ndarray:
-    """features float32 (frames, bins) → image (bins, frames), uint8 if bits == 8 else uint16."""
+def apply_floor(features: np.ndarray, floor_db: float | None, db_per_unit: float = 20.0) -> np.ndarray:
+    """features float32 (frames, bins) with every value below ``peak - floor_db`` raised to it.
+
+    db_per_unit: decibels per feature unit (20 for log10 magnitudes such as speecht5's).
+    None or inf: unchanged. An empty input is returned as is.
+    """
+    if floor_db is None or not np.isfinite(floor_db) or features.size == 0:
+        return features
+    return np.maximum(features, np.float32(np.max(features) - floor_db / db_per_unit))
+
+
+def to_image(features: np.ndarray, lo: float, hi: float, bits: int, curve: float = 1.0) -> np.ndarray:
+    """features float32 (frames, bins) → image (bins, frames), uint8 if bits == 8 else uint16.
+    curve: the companding exponent (1 = linear)."""
     top = (1 << bits) - 1
-    scaled = (np.asarray(features, np.float32).T[::-1] - np.float32(lo)) * np.float32(top / (hi - lo))
+    if curve == 1.0:
+        scaled = (np.asarray(features, np.float32).T[::-1] - np.float32(lo)) * np.float32(top / (hi - lo))
+    else:
+        unit = np.clip((np.asarray(features, np.float32).T[::-1] - np.float32(lo)) * np.float32(1.0 / (hi - lo)), 0, 1)
+        scaled = np.power(unit, np.float32(curve)) * np.float32(top)
     np.clip(np.rint(scaled, out=scaled), 0, top, out=scaled)
     return scaled.astype(np.uint8 if bits == 8 else np.uint16)
 
 
-def from_image(image: np.ndarray, lo: float, hi: float, bits: int) -> np.ndarray:
-    """image (bins, frames) uint → features float32 (frames, bins)."""
+def from_image(image: np.ndarray, lo: float, hi: float, bits: int, curve: float = 1.0) -> np.ndarray:
+    """image (bins, frames) uint → features float32 (frames, bins); inverts ``to_image``'s curve."""
     top = (1 << bits) - 1
     pixels = np.asarray(image)[::-1].T.astype(np.float32)
     np.minimum(pixels, np.float32(top), out=pixels)  # in float: no overflow whatever the dtype
-    return np.ascontiguousarray(pixels * np.float32((hi - lo) / top) + np.float32(lo))
+    if curve == 1.0:
+        return np.ascontiguousarray(pixels * np.float32((hi - lo) / top) + np.float32(lo))
+    unit = np.power(pixels * np.float32(1.0 / top), np.float32(1.0 / curve))
+    return np.ascontiguousarray(unit * np.float32(hi - lo) + np.float32(lo))
 
 
 def fold(image: np.ndarray, width: int) -> np.ndarray:

@@ -23,12 +23,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import channels as layouts
-from . import fileformat, mapping
+from . import fileformat, mapping, ratecontrol
 from .audio import check_audio, read_mono
 from .errors import FormatError, InputError, PluginError, SpectrocodecError
 from .interfaces import FeatureExtractor, ImageCodec, Vocoder
 from .native import quiet_stderr
 from .registry import Registry
+
+
+DEFAULT_CURVE = 2.5  # companding exponent of new files (mapping.py; docs/quality.md)
+DEFAULT_FLOOR_DB = 100.0  # floor below the file's peak, dB (mapping.apply_floor; docs/quality.md)
 
 
 @dataclass
@@ -55,6 +59,9 @@ class Pipeline:
         bits: int | None = None,
         range_mode: str = "adaptive",
         registry: Registry | None = None,
+        bitrate: float | None = None,
+        curve: float = DEFAULT_CURVE,
+        floor_db: float | None = DEFAULT_FLOOR_DB,
         channels: str = "keep",
     ) -> None:
         self.registry = registry or Registry.default()
@@ -70,6 +77,15 @@ class Pipeline:
         layouts.check_choice(channels)
         if range_mode not in mapping.RANGE_MODES:
             raise PluginError(f"unknown range mode '{range_mode}'; use adaptive or fixed")
+        self.bitrate = bitrate  # kbps of the whole file; None: the codec's quality decides
+        ratecontrol.check_bitrate(bitrate)
+        try:  # the file stores the curve in 1/16 steps: encode with exactly what it will say
+            self.curve = fileformat.curve_code(curve) / 16
+        except (TypeError, ValueError):
+            raise InputError(f"curve takes a companding exponent from 1/16 to 255/16, not {curve!r}") from None
+        if floor_db is not None and not floor_db > 0:
+            raise InputError(f"floor_db takes decibels below the peak (> 0) or None, not {floor_db!r}")
+        self.floor_db = floor_db
 
     def _component(self, kind: str, value):
         if value is None or not isinstance(value, (str, dict)):
@@ -149,6 +165,16 @@ class Pipeline:
         was downmixed)."""
         codec, extractor = self._codec(), self._extractor()
         codec.check_bits(self.bits)
+        if self.bitrate is not None:
+            ratecontrol.check_bitrate(self.bitrate, codec)
+        lossy = codec.lossy and not codec.params.get("lossless") and (codec.params.get("quality") or 0) < codec.quality_range[1]
+        # the floor and the curve (docs/quality.md) are for lossy single-plane files; lossless files
+        # stay linear and unfloored (pixels = features), and so do kept channels (3-D features),
+        # whose layouts (docs/channels.md) were measured with the linear map
+        perceptual = lossy and features.ndim == 2
+        curve = self.curve if perceptual else 1.0
+        if perceptual:
+            features = mapping.apply_floor(features, self.floor_db, getattr(extractor, "db_per_unit", 20.0))
         lo, hi = mapping.feature_range(features, self.range_mode, extractor.fixed_range)
         lo, hi = fileformat.storable_range(lo, hi)  # quantise with exactly what the file stores
         layout = "mono"
@@ -161,16 +187,26 @@ class Pipeline:
         header = fileformat.Header(
             bits=self.bits, lo=lo, hi=hi, range_mode=self.range_mode, sample_rate=int(sample_rate),
             num_samples=int(num_samples), channels=int(channels), feature=extractor.get_config(), layout=layout,
+            curve=curve,
         )
         planes = layouts.to_planes(features, layout, lo, hi) if features.ndim == 3 else [features]
-        pictures = [mapping.to_image(plane, lo, hi, self.bits) for plane in planes]
+        pictures = [mapping.to_image(plane, lo, hi, self.bits, header.curve) for plane in planes]
         image = mapping.fold(pictures[0] if len(pictures) == 1 else np.concatenate(pictures), codec.max_width)
         if image.size > _max_encode_pixels(codec):  # never write a file that our own decoder (or encoder) would refuse
             hours = _max_encode_pixels(codec) / (extractor.n_bins * len(planes)) * extractor.hop_length / extractor.sample_rate / 3600
             raise InputError(f"the audio is too long for one {codec.name} file ({planes[0].shape[0]} frames"
                              f"{f' x {len(planes)} channel strips' if len(planes) > 1 else ''}; "
                              f"at most {_max_encode_pixels(codec)} pixels, about {hours:.1f} h); split it into shorter files")
-        return codec.encode(image, self.bits, fileformat.pack(header))
+        if self.bitrate is None:
+            return codec.encode(image, self.bits, fileformat.pack(header))
+
+        def make(trial: ImageCodec, quality: int, pixels: np.ndarray) -> bytes:
+            header.quality = quality
+            return trial.encode(pixels, self.bits, fileformat.pack(header))
+
+        seconds = num_samples / sample_rate if sample_rate else 0.0
+        data, _ = ratecontrol.search(codec, make, image, ratecontrol.target_bytes(self.bitrate, seconds))
+        return data
 
     # -- decoding -----------------------------------------------------------------------------
     def read(self, data: bytes, features: bool = True) -> Decoded:
@@ -213,13 +249,13 @@ class Pipeline:
         if not legacy and strips > 1:
             image = mapping.unfold(image, bins, frames)
         if planes == 1:
-            features = mapping.from_image(image, header.lo, header.hi, header.bits)
+            features = mapping.from_image(image, header.lo, header.hi, header.bits, header.curve)
             if header.layout == "copies":  # a read-only view: every channel the same plane
                 features = np.broadcast_to(features, (header.channels, *features.shape))
         else:
             n = extractor.n_bins
             features = layouts.from_planes(
-                np.stack([mapping.from_image(image[p * n : (p + 1) * n], header.lo, header.hi, header.bits) for p in range(planes)]),
+                np.stack([mapping.from_image(image[p * n : (p + 1) * n], header.lo, header.hi, header.bits, header.curve) for p in range(planes)]),
                 header.layout, header.lo, header.hi)
         return Decoded(features, header, codec_cls, legacy, width, height)
 
