@@ -203,7 +203,7 @@ def test_default_decode_name_does_not_collide_with_the_source(work, tmp_path):
 
 # -- validation at parse time ------------------------------------------------------------------------
 @pytest.mark.parametrize("args, words", [
-    (["--speed", "99"], ["speed", "0 to 10"]),
+    (["--speed", "99"], ["speed", "to 10", "99"]),
     (["--quality", "150"], ["quality", "150"]),
     (["--param", "threads=abc"], ["threads", "whole number"]),
     (["--param", "threads=100000"], ["threads", "1 to 64"]),
