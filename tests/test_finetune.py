@@ -151,6 +151,8 @@ def test_validation_scores_held_out_files_and_writes_examples(tmp_path):
     (["--steps", "0"], "--steps"), (["--steps", "2", "--quality", "80,20"], "--quality"),
     (["--steps", "2", "--generator", "[1]"], "--generator"),
     (["--steps", "2", "--init", "/no/such/dir"], "does not exist"),
+    (["--steps", "2", "--bitrate", "2,4", "--quality", "40,60"], "exclusive"),
+    (["--steps", "2", "--bitrate", "4,2"], "--bitrate"),
 ])
 def test_bad_arguments_are_one_line_errors(clip, tmp_path, flags, message):
     done = run_cli("finetune", clip, "--out", tmp_path / "run", *flags, "--variants", "1")
@@ -175,3 +177,43 @@ def test_mixed_precision_on_cuda(clip, tmp_path):
     assert len(losses) == 20 and np.isfinite(losses).all()
     assert min(losses[-5:]) < losses[0]
     assert (tmp_path / "run" / "vocoder" / "model.safetensors").is_file()
+
+
+def test_cuda_without_cuda_is_a_one_line_error(clip, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is present")
+    done = run_cli("finetune", clip, "--out", tmp_path / "run", "--steps", "2", "--device", "cuda")
+    assert done.returncode == 2 and "no CUDA" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_round_trips_run_in_worker_processes_and_are_cached(tmp_path):
+    from spectrocodec.apps.finetune import data
+
+    files = []
+    for seed in range(3):
+        files.append(tmp_path / f"v{seed}.wav")
+        sf.write(files[-1], voice(1.0, seed), 16000)
+    items = data.prepare(files, tmp_path / "cache", "avif", (30, 70), 10, 2, 0, workers=2)
+    assert [item.name for item in items] == ["v0.wav", "v1.wav", "v2.wav"]
+    assert all(item.features.shape == (2, 63, 80) and item.audio.shape == (63 * 256,) for item in items)
+    assert all(30 <= q <= 70 for item in items for q in item.qualities)
+    cached = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(cached) == 6
+    again = data.prepare(files, tmp_path / "cache", "avif", (30, 70), 10, 2, 0, workers=2)
+    np.testing.assert_array_equal(again[1].features, items[1].features)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == cached
+
+
+def test_bitrate_range_drives_the_round_trips(clip, tmp_path):
+    from spectrocodec.apps.finetune import data
+
+    run = tmp_path / "run"
+    recipe = Recipe(steps=1, batch_size=1, generator=SMALL, disc_scale=0.125, variants=2, init="random",
+                    bitrate=(2.5, 3.5))
+    train([str(clip)], run, recipe, quiet=True)
+    assert len(mel_losses(run)) == 1
+    targets = data.qualities_for(clip, 2.5, 3.5, 2, 0)
+    assert all(2.5 <= t <= 3.5 for t in targets)
+    key = data.cache_key(clip, "avif", targets, 10, "bitrate")
+    assert (run / "cache" / f"{key}.feats.npy").is_file()

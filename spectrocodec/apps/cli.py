@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     fin.add_argument("--disc-scale", type=float, default=1.0, help="discriminator width multiplier (default 1: HiFi-GAN's)")
     fin.add_argument("--codec", default="avif", help="codec of the round trips (default avif)")
     fin.add_argument("--quality", default="30,70", metavar="LO,HI", help="codec qualities drawn from this range (default 30,70)")
+    fin.add_argument("--bitrate", metavar="LO,HI", help="instead of --quality: target bitrates in kbps drawn from this range (rate control)")
     fin.add_argument("--bits", type=int, default=10, help="bits per pixel of the round trips (default 10)")
     fin.add_argument("--variants", type=int, default=4, help="codec round trips per file, cached (default 4)")
     fin.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate (default 2e-4)")

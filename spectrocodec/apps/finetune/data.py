@@ -77,25 +77,28 @@ def qualities_for(path: Path, low: float, high: float, variants: int, seed: int)
     return [round(float(q), 1) for q in values]
 
 
-def cache_key(path: Path, codec: str, qualities: list[float], bits: int) -> str:
+def cache_key(path: Path, codec: str, qualities: list[float], bits: int, kind: str = "quality") -> str:
     stat = path.stat()
-    text = json.dumps([str(path.resolve()), stat.st_size, stat.st_mtime_ns, codec, qualities, bits])
+    settings = [codec, qualities, bits] + ([] if kind == "quality" else [kind])  # quality keys as before
+    text = json.dumps([str(path.resolve()), stat.st_size, stat.st_mtime_ns, *settings])
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def prepare_one(path: str, cache: str, codec: str, qualities: list[float], bits: int) -> tuple[str, str]:
-    """Worker: one file → cached .npy pair (returns their paths). Skips work already cached."""
+def prepare_one(path: str, cache: str, codec: str, qualities: list[float], bits: int,
+                kind: str = "quality") -> tuple[str, str]:
+    """Worker: one file → cached .npy pair (returns their paths). Skips work already cached.
+    ``qualities`` are codec qualities, or target bitrates in kbps when ``kind`` is "bitrate"."""
     from ...core import api
     from ...core.audio import read_mono
 
-    key = cache_key(Path(path), codec, qualities, bits)
+    key = cache_key(Path(path), codec, qualities, bits, kind)
     audio_path, feats_path = Path(cache) / f"{key}.audio.npy", Path(cache) / f"{key}.feats.npy"
     if audio_path.is_file() and feats_path.is_file():
         return str(audio_path), str(feats_path)
     audio = read_mono(path, RATE)[0]
     variants = []
     for quality in qualities:
-        data = api.encode(audio, sample_rate=RATE, codec=codec, quality=quality, bits=bits)
+        data = api.encode(audio, sample_rate=RATE, codec=codec, bits=bits, **{kind: quality})
         variants.append(api.read_features(data).features)
     frames = min(len(v) for v in variants)
     feats = np.stack([v[:frames] for v in variants]).astype(np.float16)
@@ -114,10 +117,11 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def prepare(files: list[Path], cache: Path, codec: str, quality: tuple[float, float], bits: int,
-            variants: int, seed: int, workers: int, on_done=None) -> list[Item]:
-    """Round trips of every file (in ``workers`` processes, cached under ``cache``) → Items."""
+            variants: int, seed: int, workers: int, on_done=None, kind: str = "quality") -> list[Item]:
+    """Round trips of every file (in ``workers`` processes, cached under ``cache``) → Items.
+    ``quality`` is a (lo, hi) range of codec qualities, or of kbps when ``kind`` is "bitrate"."""
     cache.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(f), str(cache), codec, qualities_for(f, *quality, variants, seed), bits) for f in files]
+    jobs = [(str(f), str(cache), codec, qualities_for(f, *quality, variants, seed), bits, kind) for f in files]
     workers = workers or cpu_count()
     results: list[Any] = []
     if workers <= 1 or len(jobs) <= 1:

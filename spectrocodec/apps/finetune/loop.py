@@ -28,11 +28,14 @@ VAL_COLUMNS = ("step", "file", "pesq_wb", "mel_db")
 
 def recipe_from_args(args: argparse.Namespace) -> Recipe:
     """CLI arguments → Recipe, checked (InputError, one line, for anything out of range)."""
-    quality = number_list(args.quality, "quality")
-    if len(quality) == 1:
-        quality *= 2
-    if len(quality) != 2 or not 0 <= quality[0] <= quality[1] <= 100:
-        raise InputError(f"--quality takes LO,HI with 0 <= LO <= HI <= 100, not '{args.quality}'")
+    quality = _range(args.quality, "quality", 0, 100)
+    bitrate = None
+    if args.bitrate is not None:
+        from ...core.ratecontrol import MAX_KBPS, MIN_KBPS
+
+        if args.quality != QUALITY_DEFAULT:
+            raise InputError("--bitrate and --quality are exclusive: give a range of one of them")
+        bitrate = _range(args.bitrate, "bitrate", MIN_KBPS, MAX_KBPS)
     try:
         generator = json.loads(args.generator) if args.generator else {}
     except ValueError:
@@ -41,12 +44,25 @@ def recipe_from_args(args: argparse.Namespace) -> Recipe:
         raise InputError(f"--generator takes a JSON object of SpeechT5HifiGanConfig fields, not '{args.generator}'")
     recipe = Recipe(steps=args.steps, batch_size=args.batch_size, segment_frames=args.segment_frames,
                     device=args.device, init=args.init, generator=generator, disc_scale=args.disc_scale,
-                    codec=args.codec, quality=(quality[0], quality[1]), bits=args.bits,
+                    codec=args.codec, quality=quality, bitrate=bitrate, bits=args.bits,
                     variants=args.variants, lr=args.lr, checkpoint_every=args.checkpoint_every,
                     validate_every=args.validate_every, val_files=args.val_files, workers=args.workers,
                     seed=args.seed)
     check(recipe)
     return recipe
+
+
+QUALITY_DEFAULT = "30,70"
+
+
+def _range(text: str, what: str, low: float, high: float) -> tuple[float, float]:
+    """"LO,HI" (or one value) → (lo, hi), checked against [low, high]; InputError, one line."""
+    values = number_list(text, what)
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or not low <= values[0] <= values[1] <= high:
+        raise InputError(f"--{what} takes LO,HI with {low:g} <= LO <= HI <= {high:g}, not '{text}'")
+    return values[0], values[1]
 
 
 def check(recipe: Recipe) -> None:
@@ -113,11 +129,12 @@ def train(inputs: list[str], run_dir: Path, recipe: Recipe, quiet: bool = False,
     train_files, val_files = data.split(files, recipe.val_files, recipe.seed)
     cache = cache or run_dir / "cache"
     bar = Progress(len(files), label="codec round trips", unit="files", quiet=quiet)
-    items = data.prepare(train_files, cache, recipe.codec, recipe.quality, recipe.bits, recipe.variants,
-                         recipe.seed, recipe.workers, bar.advance)
-    middle = (sum(recipe.quality) / 2,) * 2
+    kind, span = recipe.rate_range
+    items = data.prepare(train_files, cache, recipe.codec, span, recipe.bits, recipe.variants,
+                         recipe.seed, recipe.workers, bar.advance, kind)
+    middle = (sum(span) / 2,) * 2
     val_items = data.prepare(val_files, cache, recipe.codec, middle, recipe.bits, 1, recipe.seed,
-                             recipe.workers, bar.advance)
+                             recipe.workers, bar.advance, kind)
     bar.close(f"data: {len(items)} training file(s), {sum(i.frames for i in items) * data.HOP / data.RATE:.1f} s; "
               f"{len(val_items)} held out" + ("" if val_items else " (no validation: give more than one file)"))
 

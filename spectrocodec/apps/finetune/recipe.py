@@ -35,6 +35,7 @@ class Recipe:
     disc_scale: float = 1.0  # discriminator channel multiplier (1 = HiFi-GAN's; smaller for tests)
     codec: str = "avif"
     quality: tuple[float, float] = (30.0, 70.0)  # codec quality range the round trips are drawn from
+    bitrate: tuple[float, float] | None = None  # or a bitrate range in kbps (rate control), instead of quality
     bits: int = 10
     variants: int = 4  # codec round trips per file, at qualities drawn uniformly from the range
     lr: float = 2e-4
@@ -53,6 +54,11 @@ class Recipe:
     seed: int = 0
     amp: bool = True  # mixed precision on CUDA (bfloat16 where supported, else float16)
 
+    @property
+    def rate_range(self) -> tuple[str, tuple[float, float]]:
+        """("bitrate", (lo, hi) kbps) when a bitrate range is set, else ("quality", (lo, hi))."""
+        return ("bitrate", self.bitrate) if self.bitrate else ("quality", self.quality)
+
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -60,8 +66,8 @@ class Recipe:
     def from_json(cls, data: dict[str, Any]) -> "Recipe":
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        for key in ("quality", "betas"):
-            if key in values:
+        for key in ("quality", "betas", "bitrate"):
+            if values.get(key) is not None:
                 values[key] = tuple(values[key])
         return cls(**values)
 
