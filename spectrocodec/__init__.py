@@ -8,6 +8,7 @@ Python API (heavy modules load on first use, so ``import spectrocodec`` is insta
     import spectrocodec
     data = spectrocodec.encode("speech.wav", codec="avif", quality=60, bits=10)   # bytes
     waveform, rate = spectrocodec.decode(data)                                    # float32, 16000
+    spectrocodec.decode(data, rate=44100).vocoder                                 # which vocoder ran
     spectrocodec.info(data)                                                       # dict
 
 Plugins implement the interfaces in ``spectrocodec.interfaces`` and register with ``hookimpl``.
@@ -19,13 +20,13 @@ from .core.hookspecs import hookimpl
 __version__ = "0.1.0"
 
 __all__ = [
-    "encode", "decode", "info", "Pipeline", "Registry", "hookimpl",
+    "encode", "decode", "info", "read_features", "DecodedAudio", "Pipeline", "Registry", "hookimpl",
     "SpectrocodecError", "InputError", "FormatError", "PluginError", "OutputError",
 ]
 
 
 def __getattr__(name: str):
-    if name in ("encode", "decode", "info", "read_features"):
+    if name in ("encode", "decode", "info", "read_features", "DecodedAudio"):
         from .core import api
 
         return getattr(api, name)
@@ -38,3 +39,8 @@ def __getattr__(name: str):
 
         return Registry
     raise AttributeError(f"module 'spectrocodec' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    """The lazily loaded API names too (encode, decode, info, read_features...)."""
+    return sorted(set(globals()) | set(__all__))

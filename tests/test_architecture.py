@@ -178,4 +178,4 @@ def test_broken_plugins_are_listed_with_their_reason_and_do_not_stop_the_others(
     assert encoded.returncode == 0 and out.exists(), encoded.stderr
     decoded = subprocess.run([sys.executable, "-m", "spectrocodec", "decode", str(out), "--vocoder", "griffinlim",
                               "--param", "iterations=2", "-q"], capture_output=True, text=True, timeout=120, env=env)
-    assert decoded.returncode == 0 and out.with_suffix(".wav").exists(), decoded.stderr
+    assert decoded.returncode == 0 and out.with_suffix(".decoded.wav").exists(), decoded.stderr

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from spectrocodec import hookimpl
-from spectrocodec.errors import PluginError
+from spectrocodec.errors import FormatError, PluginError
+from spectrocodec.interfaces import DecodedImage
 from spectrocodec.kit import avifbox, isobmff
 from spectrocodec.kit.codec import Codec
 
@@ -40,6 +41,14 @@ def av1_bit_depth(data: bytes) -> int | None:
     return 12 if flags & 0x20 else 10 if flags & 0x40 else 8
 
 
+def refuse_sequence(data: bytes) -> None:
+    """FormatError for an animated AVIF (an image sequence: a ``moov`` box): its pixel count is
+    frames x size, which the ispe check cannot bound, and imagecodecs crashes (SIGSEGV) when asked
+    for one frame of it; spectrocodec writes and reads still images only."""
+    if any(kind == b"moov" for kind, _, _ in isobmff.boxes(data)):
+        raise FormatError("this AVIF is an animation (an image sequence); spectrocodec reads still AVIF images only")
+
+
 class AvifCodec(Codec):
     """AVIF through imagecodecs: uint8/uint16 (height, width) ↔ .avif bytes."""
 
@@ -52,6 +61,8 @@ class AvifCodec(Codec):
     AUTO_SPEEDS = ((160_000, 2), (320_000, 3), (1_000_000, 4))
     # real / draft (speed 10) file size by speed: typical of speech at quality 30-50 (docs/quality.md)
     DRAFT_RATIO = {0: 0.88, 1: 0.88, 2: 0.895, 3: 0.895, 4: 0.91, 5: 0.915, 6: 0.92, 7: 0.94, 8: 0.96, 9: 0.98, 10: 1.0}
+    limits = {"threads": (1, 64)}  # libgomp crashes on threads=100000 (speed: checked by speed())
+    max_encode_pixels = 80 * 2_700_000  # ~12 h of speecht5 frames (11.94 h in whole strips): libaom fails from ~13.6 h (issue 15)
 
     sniff = staticmethod(sniff_avif)
 
@@ -70,6 +81,15 @@ class AvifCodec(Codec):
             rgb = np.repeat(image[:, :, None], 3, axis=2)
             data = imagecodecs.avif_encode(rgb, level=int(round(self.params["quality"])), pixelformat=YUV400, **kwargs)
         return avifbox.wrap(data, metadata, self.params["container"])
+
+    def probe(self, data):
+        """Size (ispe), bits (av1C) and metadata without decoding; None without an av1C."""
+        data, metadata = avifbox.unwrap(bytes(data), "AVIF", self.max_pixels)  # any layout → standard, size checked
+        refuse_sequence(data)
+        bits, size = av1_bit_depth(data), isobmff.image_size(data)
+        if bits is None or size is None:
+            return None
+        return DecodedImage.header_only(size[0], size[1], bits, metadata)
 
     def speed(self, pixels: int) -> int:
         """The libaom speed (0 slowest .. 10 fastest) for an image of ``pixels`` pixels."""
@@ -92,6 +112,7 @@ class AvifCodec(Codec):
         import imagecodecs
 
         data, metadata = avifbox.unwrap(data, "AVIF", self.max_pixels)
+        refuse_sequence(data)
         decoded = imagecodecs.avif_decode(data, numthreads=int(self.params["threads"]))
         return decoded[:, :, 0] if decoded.ndim == 3 else decoded, av1_bit_depth(data), metadata
 

@@ -26,7 +26,7 @@ from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError
 from spectrocodec.kit import avifbox
 
-from .avif import AvifCodec, av1_bit_depth
+from .avif import AvifCodec, av1_bit_depth, refuse_sequence
 
 
 class PillowAvifCodec(AvifCodec):
@@ -62,6 +62,7 @@ class PillowAvifCodec(AvifCodec):
         from PIL import Image
 
         data, metadata = avifbox.unwrap(data, "AVIF", self.max_pixels)
+        refuse_sequence(data)
         depth = av1_bit_depth(data)
         if depth is not None and depth > 8:
             raise FormatError(f"this AVIF image is {depth}-bit and Pillow decodes AVIF to 8 bits; decode it with the imagecodecs backend")

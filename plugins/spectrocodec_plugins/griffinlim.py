@@ -219,6 +219,7 @@ class GriffinLimVocoder(Vocoder):
     sample_rate = SAMPLE_RATE
     hop_length = HOP
     defaults = {"device": "auto", "iterations": 64, "momentum": 0.9, "chunk_frames": 2048, "threads": 1, "workers": 0}
+    limits = {"iterations": (0, 10000), "threads": (1, 64)}  # iterations=1e9 would run for days
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

@@ -28,6 +28,8 @@ import threading
 import numpy as np
 
 from spectrocodec import hookimpl
+from spectrocodec.errors import FormatError
+from spectrocodec.interfaces import DecodedImage
 from spectrocodec.kit import isobmff
 from spectrocodec.kit.codec import Codec
 
@@ -83,12 +85,26 @@ class HeicCodec(Codec):
                     pillow_heif.options.SAVE_HDR_TO_12_BIT = saved
         return isobmff.append_box(out.getvalue(), BOX, metadata)
 
-    def read(self, data):
+    def opened(self, data: bytes):
+        """(the lazily opened HEIF, its bit depth, the metadata), the size checked first; no pixel decoded."""
         import pillow_heif
 
         metadata = isobmff.checked_payload(data, "HEIC", self.max_pixels)
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)
-        bits = int(heif.info.get("bit_depth") or 8)
+        return heif, int(heif.info.get("bit_depth") or 8), metadata
+
+    def probe(self, data):
+        try:
+            heif, bits, metadata = self.opened(bytes(data))
+            width, height = heif.size
+        except FormatError:
+            raise
+        except Exception:  # let decode report the library's error
+            return None
+        return DecodedImage.header_only(width, height, bits, metadata)
+
+    def read(self, data):
+        heif, bits, metadata = self.opened(data)
         decoded = np.asarray(heif[0])
         return decoded, bits if decoded.dtype == np.uint16 else None, metadata
 

@@ -76,6 +76,7 @@ class Jpeg2000Codec(Codec):
     magic = (JP2_SIGNATURE, J2K_SIGNATURE)
     bit_depths = tuple(range(8, 17))
     defaults = {"quality": 45, "lossless": False, "threads": 2}
+    limits = {"threads": (1, 64)}
     parts = staticmethod(isobmff.boxes)
 
     def write(self, image, bits, metadata):

@@ -28,6 +28,7 @@ from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError
 from spectrocodec.kit import isobmff
 from spectrocodec.kit.codec import Codec
+from spectrocodec.interfaces import DecodedImage
 from spectrocodec.kit.image import check_size
 
 BOX = isobmff.BOX
@@ -170,6 +171,7 @@ class JxlCodec(Codec):
     magic = (CODESTREAM, SIGNATURE_BOX)
     bit_depths = tuple(range(8, 17))
     defaults = {"quality": 80, "lossless": False, "effort": 7, "threads": 2}
+    limits = {"threads": (1, 64)}
     ranges = {"effort": (1, 9)}
     parts = staticmethod(isobmff.boxes)
 
@@ -181,15 +183,24 @@ class JxlCodec(Codec):
                                          effort=int(self.params["effort"]), numthreads=int(self.params["threads"]))
         return container(data, BOX, metadata)
 
-    def read(self, data):
-        import imagecodecs
-
+    def checked_header(self, data: bytes) -> DecodedImage:
+        """Size and bits from the codestream header (refused over max_pixels or not 8-16-bit
+        integers) and the metadata box, without decoding a pixel."""
         width, height, bits, is_float = header_info(data)
         check_size("JPEG XL", width, height, self.max_pixels)
         if is_float or not 8 <= bits <= 16:
             raise FormatError(f"the JPEG XL image has {bits}-bit {'float' if is_float else 'integer'} samples; spectrocodec reads 8-16-bit integer images")
         metadata = isobmff.find_box(data, BOX) if data[:2] != CODESTREAM else None
-        return imagecodecs.jpegxl_decode(data, numthreads=int(self.params["threads"])), bits, metadata
+        return DecodedImage.header_only(width, height, bits, metadata)
+
+    def probe(self, data):
+        return self.checked_header(bytes(data))
+
+    def read(self, data):
+        import imagecodecs
+
+        head = self.checked_header(data)
+        return imagecodecs.jpegxl_decode(data, numthreads=int(self.params["threads"])), head.bits, head.metadata
 
 
 @hookimpl

@@ -44,6 +44,9 @@ class PngCodec(Codec):
         data = bytes(imagecodecs.png_encode(image, level=int(self.params["level"])))
         return pngchunks.insert_after_header(data, sbit + pngchunks.chunk(CHUNK, metadata))
 
+    def probe(self, data):  # size, bits and metadata from the chunks: no pixel decoded
+        return pngchunks.probe(bytes(data), CHUNK, self.max_pixels)
+
     def read(self, data):
         import imagecodecs
 

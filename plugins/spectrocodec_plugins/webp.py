@@ -35,6 +35,7 @@ import struct
 import numpy as np
 
 from spectrocodec import hookimpl
+from spectrocodec.interfaces import DecodedImage
 from spectrocodec.errors import FormatError, PluginError
 from spectrocodec.kit.codec import Codec
 from spectrocodec.kit.image import check_size
@@ -121,6 +122,15 @@ class WebpCodec(Codec):
         else:
             data = imagecodecs.webp_encode(rgb, level=float(self.params["quality"]), lossless=False, method=method)
         return with_chunk(data, width, height, CHUNK, metadata)
+
+    def probe(self, data):
+        """Size (VP8X/VP8/VP8L header) and metadata without decoding: WebP is always 8-bit."""
+        data = bytes(data)
+        found = chunks(data)
+        width, height = image_size(data, found)
+        check_size("WebP", width, height, self.max_pixels)
+        metadata = next((data[start:stop] for fourcc, start, stop in found if fourcc == CHUNK), None)
+        return DecodedImage.header_only(width, height, 8, metadata)
 
     def read(self, data):
         import imagecodecs

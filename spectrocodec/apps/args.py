@@ -23,6 +23,8 @@ def parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise InputError(f"--param takes KEY=VALUE, not '{pair}'")
+        if key in out:
+            raise InputError(f"--param {key} is given twice; give it once")
         try:
             out[key] = json.loads(value)
         except ValueError:

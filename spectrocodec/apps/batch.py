@@ -51,11 +51,36 @@ def walk(root: Path, exclude: Path | None = None) -> Iterator[Path]:
         here = Path(folder)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")
                          and (excluded is None or (here / d).resolve() != excluded))
+        for d in [d for d in dirs if (here / d).is_symlink()]:  # os.walk does not follow them: say so
+            _skipped(here / d, "a symlink to a folder (not followed: links can loop; give its target)")
         for name in sorted(files):
             if not name.startswith("."):
                 path = here / name
                 if path.is_file():
                     yield path
+                else:  # a FIFO, a device, a socket, a broken or looping symlink
+                    _skipped(path, _kind(path))
+
+
+def _kind(path: Path) -> str:
+    """What a path that is not a regular file is, in words."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except (OSError, RuntimeError):
+        return "a broken or looping symlink"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (give it as the input to read it)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device or other special file"
+
+
+def _skipped(path: Path, why: str) -> None:
+    from ..core.files import shown
+
+    print(f"spectrocodec: note: skipping {shown(path)}: {why}", file=sys.stderr)
 
 
 def is_audio(path: Path) -> bool:
@@ -171,9 +196,9 @@ def decode_file(source: str, output: str, settings: dict) -> dict:
     from ..core.audio import write_wav
 
     result = api.decode_audio(source, settings["vocoder"], settings["device"], settings["rate"],
-                              settings["weights"], make=cached_vocoder, **settings["params"])
+                              settings["weights"], make=cached_vocoder, resample_now=False, **settings["params"])
     Path(output).parent.mkdir(parents=True, exist_ok=True)
-    write_wav(output, result.waveform, result.rate, force=settings["force"])
+    write_wav(output, result.waveform, result.rate, force=settings["force"], rate_out=result.target)  # resampled block by block
     voc = result.vocoder
     return {"ok": True, "seconds": len(result.waveform) / result.rate, "vocoder": f"{voc.name} on {getattr(voc, 'device_name', settings['device'])}"}
 

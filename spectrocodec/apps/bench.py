@@ -163,7 +163,8 @@ def run(args) -> int:
     ranges = split_list(args.range)
     if not ranges or set(ranges) - {"adaptive", "fixed"}:
         raise InputError(f"--range takes adaptive, fixed or both (comma-separated), not '{args.range}'")
-    vocoders = [vocoder_name(v, lambda note: print(f"bench: {note}", file=sys.stderr)) for v in split_list(args.vocoder)]
+    say = (lambda note: None) if getattr(args, "quiet", False) else (lambda note: print(f"bench: {note}", file=sys.stderr))
+    vocoders = [vocoder_name(v, say) for v in split_list(args.vocoder)]
     if args.quality is not None and getattr(args, "bitrate", None) is not None:
         raise InputError("--bitrate and --quality are exclusive: give target bitrates or qualities")
     bitrates = None if args.quality is not None else number_list(getattr(args, "bitrate", None) or DEFAULT_BITRATES, "bitrate")
@@ -173,11 +174,14 @@ def run(args) -> int:
     configs += [Config("copy", vocoder=v) for v in vocoders if v != "none"]
     if str(args.opus).strip().lower() != "none":
         configs += opus_configs(number_list(args.opus, "opus"))
+    if getattr(args, "verbose", False):  # -v: what will run
+        print(f"bench: {len(configs)} configuration(s): {', '.join(c.label for c in configs)}", file=sys.stderr)
     from .engines import open_engine
 
     engine = None if getattr(args, "engine", "local") == "local" else open_engine(args, 0, args.device)
     failures = run_bench(find_inputs(args.inputs, Path(args.output)), configs, Path(args.output), device=args.device,
-                         force=args.force, cli_timing=not args.no_cli, keep_files=True, engine=engine)
+                         force=args.force, cli_timing=not args.no_cli, keep_files=True, engine=engine,
+                         quiet=getattr(args, "quiet", False))
     return 1 if failures else 0
 
 
@@ -213,6 +217,8 @@ def make_reference(source: Path, workdir: Path, extractor) -> Reference:
     from ..core.audio import read_audio, resample, to_mono
 
     audio, rate = read_audio(source)
+    if audio.shape[0] == 0:
+        raise InputError(f"{source.name} holds no samples; there is nothing to measure")
     audio = resample(audio, rate, RATE)
     wav = workdir / f"{source.stem}.ref.wav"
     sf.write(str(wav), audio, RATE, subtype="FLOAT")
@@ -424,7 +430,8 @@ def _cell(value: Any) -> Any:
 
 
 def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: str = "auto", force: bool = False,
-              cli_timing: bool = True, keep_files: bool = False, title: str = "rd", engine=None) -> int:
+              cli_timing: bool = True, keep_files: bool = False, title: str = "rd", engine=None,
+              quiet: bool = False) -> int:
     """Measure every input × configuration not yet in OUTDIR/<title>.csv (all with force), then
     write the CSV, the Markdown summary and the plot. Returns the number of measurements that failed.
     ``engine`` (an apps.engines Engine, e.g. --engine ray): the measurements run there, several at
@@ -437,7 +444,7 @@ def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: s
     todo = [(path, config) for path in inputs for config in configs
             if force or (path.stem, config.key) not in rows]
     skipped = len(inputs) * len(configs) - len(todo)
-    if skipped:
+    if skipped and not quiet:
         print(f"bench: {skipped} measurements already in {csv_path} (use --force to redo them)", file=sys.stderr)
     keep = outdir / "files" if keep_files else None
     if keep:
@@ -453,8 +460,9 @@ def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: s
         for done, (path, config) in enumerate(here):
             elapsed = time.monotonic() - start
             eta = f", {format_duration(elapsed / done * (len(todo) - done))} left" if done else ""
-            print(f"[{done + 1}/{len(todo)}] {config.label} · {path.stem}  ({format_duration(elapsed)}{eta})",
-                  file=sys.stderr, flush=True)
+            if not quiet:
+                print(f"[{done + 1}/{len(todo)}] {config.label} · {path.stem}  ({format_duration(elapsed)}{eta})",
+                      file=sys.stderr, flush=True)
             try:
                 if path not in refs:
                     refs[path] = make_reference(path, workdir, extractor)
@@ -471,9 +479,10 @@ def run_bench(inputs: list[Path], configs: list[Config], outdir: Path, device: s
     (outdir / f"{title}.md").write_text(markdown(summary, all_rows))
     if summary:
         plot(summary, outdir / f"{title}.png")
-    print(f"bench: {len(todo) - failures} measured, {failures} failed, in {format_duration(time.monotonic() - start)}; "
-          f"wrote {csv_path}, {outdir / f'{title}.md'}" + (f", {outdir / f'{title}.png'}" if summary else ""),
-          file=sys.stderr)
+    if not quiet or failures:
+        print(f"bench: {len(todo) - failures} measured, {failures} failed, in {format_duration(time.monotonic() - start)}; "
+              f"wrote {csv_path}, {outdir / f'{title}.md'}" + (f", {outdir / f'{title}.png'}" if summary else ""),
+              file=sys.stderr)
     return failures
 
 
@@ -627,10 +636,12 @@ def answers(summary: list[dict[str, Any]], where: str = "", speed: bool = True) 
                 "| --- | ---: | ---: | ---: | ---: |"]
         for family, points in image.items():
             ceiling = ceilings.get(points[0]["vocoder"])
-            if ceiling is None or ceiling["pesq_wb"] is None:
+            if ceiling is None or ceiling["pesq_wb"] is None or ceiling["stoi"] is None:
                 continue
-            best_p = max(p["pesq_wb"] for p in points if p["pesq_wb"] is not None)
-            best_s = max(p["stoi"] for p in points if p["stoi"] is not None)
+            best_p = max((p["pesq_wb"] for p in points if p["pesq_wb"] is not None), default=None)
+            best_s = max((p["stoi"] for p in points if p["stoi"] is not None), default=None)
+            if best_p is None or best_s is None:  # too short to measure (a 0.3 s file: no STOI)
+                continue
             near_p = rate_to_match(points, "pesq_wb", ceiling["pesq_wb"] - 0.1)
             near_s = rate_to_match(points, "stoi", ceiling["stoi"] - 0.01)
             out.append(f"| {family} | {fixed(ceiling['pesq_wb'])} / {fixed(ceiling['stoi'], 3)} | {fixed(best_p)} / {fixed(best_s, 3)} | "
@@ -680,7 +691,7 @@ def plot(summary: list[dict[str, Any]], path: Path) -> None:
     by = "codec" if len({r["codec"] for r in summary if r["kind"] == "image"}) > 1 else "family"
     vocoders = sorted({r["vocoder"] for r in summary if r["kind"] == "image"}) or [""]
     ceilings = [r for r in summary if r["kind"] == "copy"]
-    rates = [r["kbps"] for r in summary if r["kbps"]]
+    rates = [r["kbps"] for r in summary if r["kbps"]] or [1.0]  # only copy-synthesis rows: no bitrate axis to span
     low, high = min(rates), max(rates)
     for ax, (metric, title) in zip(axes.flat, panels):
         for family, points in lines.items():

@@ -147,6 +147,10 @@ def prepare(item: Item, out: Path, force: bool) -> None:
 
     try:
         audio, rate = read_audio(item.source)
+        if audio.shape[0] == 0:
+            from ..core.errors import InputError
+
+            raise InputError(f"{item.source.name} holds no samples; there is nothing to listen to")
         item.seconds, item.rate, item.channels = audio.shape[0] / rate, rate, audio.shape[1]
         folder = out / item.slug
         folder.mkdir(parents=True, exist_ok=True)
@@ -534,6 +538,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} is a file; give a folder")
+    batch.default_jobs(args.jobs, 0)  # refuse a negative --jobs before anything is written
     from .args import number_list, split_list
 
     if args.quality is not None and getattr(args, "bitrate", None) is not None:
@@ -543,6 +548,8 @@ def run(args: argparse.Namespace) -> int:
                            number_list(args.bits, "bits", int), note=lambda line: print(line, file=sys.stderr), bitrates=bitrates)
     vocoder = vocoder_name(args.vocoder)
     settings = {"vocoder": vocoder, "device": args.device, "range": args.range}
+    if getattr(args, "verbose", False):  # -v: what will run
+        print(f"report: {len(configs)} configuration(s): {', '.join(c.name for c in configs)}; settings {settings}", file=sys.stderr)
     items = make_items(args.inputs, out)
     out.mkdir(parents=True, exist_ok=True)
     removed = batch.remove_temp_files(out)

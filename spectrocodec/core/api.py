@@ -16,9 +16,11 @@ import numpy as np
 
 from .audio import resample
 from .errors import InputError, PluginError
+from .files import is_stream, read_stream, spooled_input
 from .interfaces import Vocoder
 from .pipeline import Decoded, Pipeline
 from .registry import Registry
+from .validate import check_encode_args, check_rate_arg
 
 AudioSource = str | os.PathLike | np.ndarray
 
@@ -76,14 +78,14 @@ def make_vocoder(vocoder: str | dict = "auto", feature: str = "speecht5", device
 
 
 def encode(source: AudioSource, sample_rate: int | None = None, codec: str | dict = "avif",
-           quality: float | None = None, bits: int = 10, range: str = "adaptive",
+           quality: float | None = None, bits: int | None = None, range: str = "adaptive",
            lossless: bool = False, backend: str | None = None, feature: str | dict = "speecht5",
            bitrate: float | None = None, channels: str = "keep", **codec_params: Any) -> bytes:
     """Audio file path or array → bytes of an image file (AVIF by default).
 
     source: a path (any format soundfile reads) or float32 samples (samples,) / (samples, channels)
     with ``sample_rate`` in Hz. quality: 0-100, higher is better (codec default if None).
-    bits: 8, 10 or 12 (what the codec supports). range: "adaptive" (the file's min/max) or "fixed".
+    bits: 8, 10 or 12 (what the codec supports; None: the codec's default, 10 where it has it, else 8). range: "adaptive" (the file's min/max) or "fixed".
     bitrate: kbps of the whole file; the codec's quality is searched to land on it (exclusive
     with quality and lossless; core/ratecontrol.py).
     channels: "keep" (every channel, 1-8, in the layout chosen per file; docs/channels.md), "mono"
@@ -91,19 +93,28 @@ def encode(source: AudioSource, sample_rate: int | None = None, codec: str | dic
     codec_params: the codec's own, e.g. ``speed=2``, or ``container="compact"`` for avif (the AVIF 1.2
     ``mini`` header, ~185 bytes smaller; default "standard", which every AVIF reader opens).
     """
+    check_encode_args(source, sample_rate, quality, bits, range, lossless)
     from .ratecontrol import check_bitrate
 
     check_bitrate(bitrate, quality=quality, lossless=lossless)
     registry = Registry.default()
+    made = make_codec(codec, quality, lossless, backend, registry, **codec_params)
     pipe = Pipeline(
         extractor=registry.create("feature", feature),  # type: ignore[arg-type]
-        codec=make_codec(codec, quality, lossless, backend, registry, **codec_params),
-        bits=bits, range_mode=range, registry=registry, bitrate=bitrate, channels=channels,
+        codec=made, bits=made.default_bits() if bits is None else bits, range_mode=range, registry=registry,
+        bitrate=bitrate, channels=channels,
     )
     if isinstance(source, (str, os.PathLike)):  # read in blocks: bounded memory for long files
         if sample_rate is not None:
             raise InputError("sample_rate is only for arrays; a file knows its own rate")
-        return pipe.encode_file(source)
+        with spooled_input(source) as path:  # '-' and FIFOs: copied to a temporary file first
+            try:
+                return pipe.encode_file(path)
+            except InputError as exc:  # name the stream, not its temporary copy
+                if os.fspath(path) == os.fspath(source):
+                    raise
+                name = "standard input" if os.fspath(source) == "-" else os.fspath(source)
+                raise InputError(str(exc).replace(os.fspath(path), name)) from None
     if sample_rate is None:
         raise InputError("an array of samples needs sample_rate=...")
     return pipe.encode(source, sample_rate)  # checks the samples and the rate
@@ -117,6 +128,10 @@ def read_bytes(data: bytes | str | os.PathLike) -> bytes:
     is missing, a folder, not a regular file, empty or larger than MAX_ENCODED_BYTES."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
+    if not isinstance(data, (str, os.PathLike)):
+        raise InputError(f"give encoded bytes or a path, not {type(data).__name__}")
+    if is_stream(data):  # '-' (standard input) or a FIFO: read it to the end, never stat or seek it
+        return read_stream(data, MAX_ENCODED_BYTES, "an encoded image file")
     path = Path(data)
     if path.is_dir():
         raise InputError(f"{path} is a folder; give an encoded image file")
@@ -152,17 +167,24 @@ class Decoding:
     rate: int  # Hz
     vocoder: Vocoder
     note: str  # which vocoder "auto" chose and why, or ""
+    legacy: bool = False  # a plain image without spectrocodec metadata, decoded as audio-avif
+    target: int | None = None  # with resample=False: the rate to resample to while writing (write_wav's rate_out)
 
 
 def decode_audio(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", device: str = "auto",
                  rate: str | int | None = "model", weights: str | None = None,
                  make: Callable[..., tuple[Vocoder, str]] | None = None,
-                 on_note: Callable[[str], None] | None = None, **vocoder_params: Any) -> Decoding:
+                 on_note: Callable[[str], None] | None = None, resample_now: bool = True,
+                 **vocoder_params: Any) -> Decoding:
     """The one decode path (``decode``, ``spectrocodec decode`` and folders use it): encoded bytes
     or a path → features → vocoder → waveform at ``rate``: "model" or None (the vocoder's,
     16000 Hz for speecht5), "original" (the input's rate, from the header) or a rate in Hz.
     ``make``: what builds the vocoder (default make_vocoder; batch passes a per-process cache);
-    ``on_note`` is told which vocoder "auto" chose before the (slow) vocoding starts."""
+    ``on_note`` is told which vocoder "auto" chose before the (slow) vocoding starts.
+    ``resample_now=False``: the waveform stays at the vocoder's rate and ``target`` says the rate
+    asked for, so that the writer resamples block by block (``write_wav(..., rate_out=target)``:
+    bounded memory for ``--rate 384000`` on hours of audio)."""
+    rate = check_rate_arg(rate)  # refused before any work
     pipe = Pipeline()
     decoded = pipe.read(read_bytes(data))
     header = decoded.header
@@ -171,27 +193,65 @@ def decode_audio(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", 
         on_note(note)
     pipe.vocoder = voc
     waveform, out_rate = pipe.vocode(decoded)
+    legacy = decoded.legacy
     del decoded  # the features: not needed while resampling
-    if rate not in (None, "model"):
+    target = None
+    if rate is not None:
         target = header.sample_rate if rate == "original" else int(rate)
-        waveform, out_rate = resample(waveform, out_rate, target), target
-    return Decoding(waveform, out_rate, voc, note)
+        if resample_now:
+            waveform, out_rate, target = resample(waveform, out_rate, target), target, None
+    return Decoding(waveform, out_rate, voc, note, legacy, target)
+
+
+class DecodedAudio(tuple):
+    """What ``decode`` returns: the pair ``(waveform, rate)`` (so ``waveform, rate = decode(...)``
+    works), plus how it was made: ``vocoder`` (the name of the vocoder that ran, e.g. after
+    ``vocoder="auto"``), ``device`` ("cpu", "cuda"), ``gain`` (the headroom gain applied, 1.0 if
+    none: see core/writer.py), ``legacy`` (True for a plain image without spectrocodec metadata)."""
+
+    waveform: np.ndarray
+    rate: int
+
+    def __new__(cls, waveform: np.ndarray, rate: int, vocoder: str = "", device: str = "",
+                gain: float = 1.0, legacy: bool = False) -> "DecodedAudio":
+        self = super().__new__(cls, (waveform, rate))
+        self.waveform, self.rate, self.vocoder, self.device, self.gain, self.legacy = waveform, rate, vocoder, device, gain, legacy
+        return self
+
+    def __repr__(self) -> str:
+        return (f"DecodedAudio(waveform=<{self.waveform.shape} {self.waveform.dtype}>, rate={self.rate}, "
+                f"vocoder={self.vocoder!r}, device={self.device!r}, gain={self.gain:g})")
 
 
 def decode(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", device: str = "auto",
            rate: str | int | None = "model", weights: str | None = None,
-           **vocoder_params: Any) -> tuple[np.ndarray, int]:
-    """Encoded bytes (or a path) → (waveform float32 (samples,) for mono, (samples, channels) for a
-    file that kept several channels, sample rate in Hz).
-    rate: "model" (the vocoder's), "original" or Hz; weights: vocoder weights (dir or hub id)."""
+           **vocoder_params: Any) -> DecodedAudio:
+    """Encoded bytes (or a path, or "-" for standard input) → ``DecodedAudio``: the pair
+    (waveform float32 (samples,) for mono, (samples, channels) for a file that kept several
+    channels; sample rate in Hz), so ``waveform, rate = decode(...)`` works,
+    with ``.vocoder`` (the name of the vocoder that ran), ``.device``, ``.gain``, ``.legacy``.
+
+    rate: "model" or None (the vocoder's rate, 16000 for speecht5), "original" (the encoded audio's
+    rate) or a rate in Hz (1000-384000); weights: vocoder weights (dir or hub id). A waveform that
+    goes over full scale is scaled down (``.gain`` < 1) and soft-limited rather than left to clip
+    when written (core/writer.py)."""
+    from .writer import headroom_gain, limit
+
+    if not isinstance(device, str):
+        raise InputError(f"device takes 'auto', 'cpu' or 'cuda', not {device!r}")
     result = decode_audio(data, vocoder, device, rate, weights, **vocoder_params)
-    return result.waveform, result.rate
+    waveform = result.waveform
+    gain = headroom_gain(waveform)
+    if gain != 1.0:  # over full scale: one gain and a soft-knee limiter, never hard clipping
+        waveform = limit(waveform, gain)
+    return DecodedAudio(waveform, result.rate, result.vocoder.name, getattr(result.vocoder, "device_name", device),
+                        gain, result.legacy)
 
 
 def info(data: bytes | str | os.PathLike) -> dict[str, Any]:
     """What an encoded file holds: codec, bit depth, range, size, duration, bitrate, metadata."""
     raw = read_bytes(data)
-    decoded = read_features(raw)
+    decoded = Pipeline().read(raw, features=False)  # headers only where the codec can: no pixels decoded
     header = decoded.header
     duration = header.duration if not decoded.legacy else (decoded.width - 1) * 256 / 16000
     codec = decoded.codec

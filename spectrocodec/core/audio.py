@@ -25,7 +25,7 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     if not path.exists():
         raise InputError(f"{path} does not exist")
     try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        audio, rate = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile/libsndfile raise several types
         detail = " ".join(str(exc).split())
         raise InputError(f"cannot read {path} as audio ({detail}); give a WAV, FLAC, OGG or MP3 file") from None
@@ -43,13 +43,25 @@ def check_audio(audio: np.ndarray, sample_rate: int, what: str = "the audio") ->
         audio = audio[:, None]
     if audio.ndim != 2:
         raise InputError(f"{what} has shape {audio.shape}; give (samples,) or (samples, channels)")
-    if not isinstance(sample_rate, (int, np.integer)) or not 1 <= sample_rate <= 1_000_000:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or not 1 <= sample_rate <= 1_000_000:
         raise InputError(f"{what}: sample rate {sample_rate!r} is not a positive whole number of Hz up to 1 MHz")
     if audio.shape[1] == 0:  # no channels; zero samples is fine (an empty recording round-trips)
         raise InputError(f"{what} holds no channels")
     if not np.isfinite(audio).all():
         raise InputError(f"{what} contains NaN or infinite samples; clean it first")
+    _check_amplitude(audio, what)
     return audio
+
+
+MAX_AMPLITUDE = 1000.0  # float samples beyond this (60 dB over full scale) are not audio levels
+
+
+def _check_amplitude(block: np.ndarray, what: str) -> None:
+    """InputError for float samples far outside [-1, 1] (a float WAV holding 3e38: its log-mel
+    would overflow every vocoder); ±3 and other merely hot levels are accepted."""
+    if block.size and float(np.max(np.abs(block))) > MAX_AMPLITUDE:
+        raise InputError(f"{what} has samples up to {float(np.max(np.abs(block))):.3g}, far outside [-1, 1] "
+                         f"(more than {MAX_AMPLITUDE:g}); it is not normalised audio: scale it first")
 
 
 READ_BLOCK = 1 << 16  # frames read at once by read_mono
@@ -74,7 +86,7 @@ def read_mono(path: str | os.PathLike, rate: int, max_seconds: float | None = No
     if path.is_file() and path.stat().st_size == 0:
         raise InputError(f"{path} is empty (0 bytes); give an audio file")
     try:
-        handle = sf.SoundFile(str(path))
+        handle = sf.SoundFile(os.fsencode(path))  # bytes: names that are not UTF-8 open too
     except Exception as exc:  # soundfile/libsndfile raise several types
         detail = " ".join(str(exc).split())
         raise InputError(f"cannot read {path} as audio ({detail}); give a WAV, FLAC, OGG or MP3 file") from None
@@ -103,6 +115,7 @@ def read_mono(path: str | os.PathLike, rate: int, max_seconds: float | None = No
                 raise InputError(f"cannot read {path} past sample {total} ({detail}); the file is damaged") from None
             if not np.isfinite(block).all():
                 raise InputError(f"{path} contains NaN or infinite samples; clean it first")
+            _check_amplitude(block, str(path))
             total += len(block)
             if max_seconds is not None and total / rate_in > max_seconds:
                 raise InputError(_too_long(path, total / rate_in, max_seconds))
@@ -140,27 +153,14 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return soxr.resample(np.asarray(audio, dtype=np.float32), rate_in, rate_out, quality="HQ").astype(np.float32)
 
 
-def write_wav(path: str | os.PathLike, waveform: np.ndarray, sample_rate: int, force: bool = False) -> None:
-    """float32 (samples,) or (samples, channels) → 16-bit PCM WAV, written atomically
-    (temporary file, then rename)."""
-    import soundfile as sf
+def write_wav(path: str | os.PathLike, waveform: np.ndarray, sample_rate: int, force: bool = False,
+              rate_out: int | None = None) -> float:
+    """float32 (samples,) or (samples, channels) → an audio file (16-bit PCM WAV unless the
+    extension names another format), written atomically, with headroom instead of clipping and
+    ``rate_out`` resampling streamed in blocks: see core/writer.py. Returns the gain applied."""
+    from .writer import write_audio
 
-    waveform = np.asarray(waveform, dtype=np.float32)
-    if waveform.ndim != 2:
-        waveform = waveform.reshape(-1, 1)
-    try:
-        with atomic_output(path, force=force) as tmp:
-            with sf.SoundFile(tmp, "w", samplerate=int(sample_rate), channels=waveform.shape[1], subtype="PCM_16", format="WAV") as out:
-                for start in range(0, len(waveform), WRITE_BLOCK):  # clipped block by block: no full copy
-                    out.write(np.clip(waveform[start : start + WRITE_BLOCK], -1.0, 1.0))
-    except sf.SoundFileError as exc:  # libsndfile hides the errno ("System error."): judge by free space
-        import shutil
-
-        needed = 44 + 2 * waveform.size
-        with contextlib.suppress(OSError):
-            if shutil.disk_usage(Path(path).parent).free < needed:
-                raise OutputError(f"cannot write {path}: the disk is full; free some space ({needed / 2**20:.1f} MB needed)") from None
-        raise OutputError(f"cannot write {path}: {' '.join(str(exc).split())}") from None
+    return write_audio(path, waveform, sample_rate, force=force, rate_out=rate_out)
 
 
 WRITE_BLOCK = 1 << 20  # samples clipped and written at once by write_wav

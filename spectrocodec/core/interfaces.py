@@ -30,6 +30,7 @@ class Component(ABC):
     kind: ClassVar[str] = ""
     name: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
+    limits: ClassVar[dict[str, tuple[float, float]]] = {}  # inclusive (lo, hi) of numeric parameters
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
@@ -39,6 +40,29 @@ class Component(ABC):
                 f"{self.kind} '{self.name}' has no parameter {', '.join(unknown)}; its parameters: {known}"
             )
         self.params: dict[str, Any] = {**self.defaults, **{k: v for k, v in params.items() if v is not None}}
+        for key, value in params.items():
+            if value is not None:
+                self.check_param(key, value)
+
+    def check_param(self, key: str, value: Any) -> None:
+        """PluginError if ``value`` is not of the type of the parameter's default (a bool for a
+        bool, a whole number for an int, a number for a float) or outside ``limits[key]``."""
+        default = self.defaults.get(key)
+        whole = isinstance(value, int) or isinstance(value, float) and value.is_integer()
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(default, bool):
+            ok, want = isinstance(value, bool), "true or false"
+        elif isinstance(default, int) and key != "quality":
+            ok, want = number and whole, "a whole number"
+        elif isinstance(default, (int, float)):
+            ok, want = number, "a number"
+        else:
+            ok, want = True, ""
+        lo, hi = self.limits.get(key, (None, None))
+        if ok and lo is not None and not lo <= value <= hi:
+            ok, want = False, f"a value from {lo:g} to {hi:g}"
+        if not ok:
+            raise PluginError(f"{self.kind} '{self.name}' takes {key}={want}, not {value!r}")
 
     def get_config(self) -> dict[str, Any]:
         """``{"name": name, **params}``: everything needed to rebuild this component."""
@@ -96,6 +120,13 @@ class DecodedImage:
     bits: int
     metadata: bytes | None  # the spectrocodec payload, None for an image without one
 
+    @classmethod
+    def header_only(cls, width: int, height: int, bits: int, metadata: bytes | None) -> "DecodedImage":
+        """What ``ImageCodec.probe`` returns: the size as a zero-strided placeholder array (no
+        memory whatever its size; never read its values), the bit depth and the metadata."""
+        dtype = np.uint8 if bits <= 8 else np.uint16
+        return cls(np.broadcast_to(np.zeros((), dtype), (int(height), int(width))), int(bits), metadata)
+
 
 class ImageCodec(Component):
     """Integer image ↔ bytes of a real image format, carrying an opaque metadata payload.
@@ -130,6 +161,13 @@ class ImageCodec(Component):
         if not lossless and not self.lossy:
             self.params["lossless"] = True
 
+    @classmethod
+    def default_bits(cls) -> int:
+        """The bit depth used when none is asked for: 10 where the codec stores it, else the
+        deepest up to 10, else its shallowest (8 for webp, 10 for avif, jxl, png...)."""
+        depths = sorted(cls.bit_depths)
+        return 10 if 10 in depths else max([d for d in depths if d <= 10] or depths[:1])
+
     def check_bits(self, bits: int) -> None:
         """Refuse a bit depth this codec cannot store, before any work is done."""
         if bits not in self.bit_depths:
@@ -144,6 +182,12 @@ class ImageCodec(Component):
     @abstractmethod
     def decode(self, data: bytes) -> DecodedImage:
         """Bytes of a file this codec wrote (or any plain image of its format) → DecodedImage."""
+
+    def probe(self, data: bytes) -> DecodedImage | None:
+        """Size, bit depth and metadata from the file's headers, without decoding any pixel
+        (``DecodedImage.header_only``), or None if this codec cannot tell without decoding.
+        ``spectrocodec info`` uses it: a hostile file claiming a huge picture costs nothing."""
+        return None
 
     @classmethod
     @abstractmethod

@@ -25,8 +25,9 @@ import numpy as np
 from . import channels as layouts
 from . import fileformat, mapping, ratecontrol
 from .audio import check_audio, read_mono
-from .errors import FormatError, InputError, PluginError
+from .errors import FormatError, InputError, PluginError, SpectrocodecError
 from .interfaces import FeatureExtractor, ImageCodec, Vocoder
+from .native import quiet_stderr
 from .registry import Registry
 
 
@@ -52,10 +53,10 @@ class Pipeline:
 
     def __init__(
         self,
-        extractor: FeatureExtractor | None = None,
-        codec: ImageCodec | None = None,
-        vocoder: Vocoder | None = None,
-        bits: int = 10,
+        extractor: FeatureExtractor | str | dict | None = None,
+        codec: ImageCodec | str | dict | None = None,
+        vocoder: Vocoder | str | dict | None = None,
+        bits: int | None = None,
         range_mode: str = "adaptive",
         registry: Registry | None = None,
         bitrate: float | None = None,
@@ -64,10 +65,13 @@ class Pipeline:
         channels: str = "keep",
     ) -> None:
         self.registry = registry or Registry.default()
-        self.extractor = extractor
-        self.codec = codec
-        self.vocoder = vocoder
-        self.bits = bits
+        # each component: an object, or a name / config dict looked up in the registry
+        self.extractor = self._component("feature", extractor)  # type: ignore[assignment]
+        self.codec = self._component("codec", codec)  # type: ignore[assignment]
+        self.vocoder = self._component("vocoder", vocoder)  # type: ignore[assignment]
+        if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int)):
+            raise InputError(f"bits takes a whole number (8, 10, 12...), not {bits!r}")
+        self.bits = bits if bits is not None else self.codec.default_bits() if self.codec is not None else 10
         self.range_mode = range_mode
         self.channels = channels  # keep (choose a layout per file), mono (downmix) or a layout name
         layouts.check_choice(channels)
@@ -82,6 +86,11 @@ class Pipeline:
         if floor_db is not None and not floor_db > 0:
             raise InputError(f"floor_db takes decibels below the peak (> 0) or None, not {floor_db!r}")
         self.floor_db = floor_db
+
+    def _component(self, kind: str, value):
+        if value is None or not isinstance(value, (str, dict)):
+            return value
+        return self.registry.create(kind, value)
 
     # -- encoding -----------------------------------------------------------------------------
     def _extractor(self) -> FeatureExtractor:
@@ -145,8 +154,8 @@ class Pipeline:
         images over ``codec.max_pixels``, and spectrograms wider than ``max_width`` are folded.
         ``planes``: strips per frame (channels.plane_count; a stereo planar file lasts half as long)."""
         codec, extractor = self._codec(), self._extractor()
-        width, bins = codec.max_width, extractor.n_bins * planes
-        frames = max(min(width, codec.max_pixels // bins), codec.max_pixels // (bins * width) * width)
+        width, bins, pixels = codec.max_width, extractor.n_bins * planes, _max_encode_pixels(codec)
+        frames = max(min(width, pixels // bins), pixels // (bins * width) * width)
         return (frames - 1) * extractor.hop_length / extractor.sample_rate
 
     def encode_features(self, features: np.ndarray, sample_rate: int, num_samples: int, channels: int = 1) -> bytes:
@@ -183,11 +192,11 @@ class Pipeline:
         planes = layouts.to_planes(features, layout, lo, hi) if features.ndim == 3 else [features]
         pictures = [mapping.to_image(plane, lo, hi, self.bits, header.curve) for plane in planes]
         image = mapping.fold(pictures[0] if len(pictures) == 1 else np.concatenate(pictures), codec.max_width)
-        if image.size > codec.max_pixels:  # never write a file that our own decoder would refuse
-            hours = codec.max_pixels / (extractor.n_bins * len(planes)) * extractor.hop_length / extractor.sample_rate / 3600
+        if image.size > _max_encode_pixels(codec):  # never write a file that our own decoder (or encoder) would refuse
+            hours = _max_encode_pixels(codec) / (extractor.n_bins * len(planes)) * extractor.hop_length / extractor.sample_rate / 3600
             raise InputError(f"the audio is too long for one {codec.name} file ({planes[0].shape[0]} frames"
                              f"{f' x {len(planes)} channel strips' if len(planes) > 1 else ''}; "
-                             f"at most {codec.max_pixels} pixels, about {hours:.1f} h); split it into shorter files")
+                             f"at most {_max_encode_pixels(codec)} pixels, about {hours:.1f} h); split it into shorter files")
         if self.bitrate is None:
             return codec.encode(image, self.bits, fileformat.pack(header))
 
@@ -200,13 +209,16 @@ class Pipeline:
         return data
 
     # -- decoding -----------------------------------------------------------------------------
-    def read(self, data: bytes) -> Decoded:
-        """Image file bytes → features and header, without vocoding."""
+    def read(self, data: bytes, features: bool = True) -> Decoded:
+        """Image file bytes → features and header, without vocoding. ``features=False``: the
+        header only (Decoded.features is None), from the codec's ``probe`` where it has one, so
+        that no pixel is decoded (``info``)."""
         data = bytes(data)
         codec_cls = type(self.codec) if self.codec is not None and type(self.codec).sniff(data[:64]) else None
         codec_cls = codec_cls or self.registry.codec_for_bytes(data)
         codec = self.codec if self.codec is not None and type(self.codec) is codec_cls else codec_cls()
-        decoded = codec.decode(data)
+        with quiet_stderr():  # libpng/libtiff warnings must not reach the user's stderr
+            decoded = (None if features else _probe(codec, data)) or codec.decode(data)
         image = np.asarray(decoded.image)
         if image.ndim != 2 or image.shape[0] == 0 or image.shape[1] == 0:
             raise FormatError(f"the {codec_cls.name} image has shape {image.shape}, not a spectrogram")
@@ -232,8 +244,10 @@ class Pipeline:
             strips = height // bins
             if strips == 1 and abs(frames - width) > 2 or strips > 1 and not (strips - 1) * width < frames <= strips * width:
                 raise FormatError(f"metadata says {header.num_samples} samples ({frames} frames) but the image holds {strips} x {width} frames; the file is damaged")
-            if strips > 1:
-                image = mapping.unfold(image, bins, frames)
+        if not features:
+            return Decoded(None, header, codec_cls, legacy, width, height)  # type: ignore[arg-type]
+        if not legacy and strips > 1:
+            image = mapping.unfold(image, bins, frames)
         if planes == 1:
             features = mapping.from_image(image, header.lo, header.hi, header.bits, header.curve)
             if header.layout == "copies":  # a read-only view: every channel the same plane
@@ -293,6 +307,23 @@ class Pipeline:
 
 
 VOCODE_BATCH_FRAMES = 1 << 15  # frames (all channels together) vocoded in one vocode_batch call (~9 min)
+
+
+def _probe(codec: ImageCodec, data: bytes):
+    """codec.probe(data), or None when the probe itself fails on something it did not expect
+    (decode then reports the damage in its own words)."""
+    try:
+        return codec.probe(data)
+    except SpectrocodecError:
+        raise
+    except Exception:
+        return None
+
+
+def _max_encode_pixels(codec: ImageCodec) -> int:
+    """The largest image the codec writes: ``max_encode_pixels`` where its encoder has a lower
+    limit than its decoder (libaom fails on AVIF from ~13.6 h of audio), else ``max_pixels``."""
+    return min(codec.max_pixels, getattr(codec, "max_encode_pixels", codec.max_pixels))
 
 
 def _resampled_length(header: fileformat.Header, rate: int) -> int:

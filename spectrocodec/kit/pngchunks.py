@@ -62,3 +62,19 @@ def insert_after_header(data: bytes, extra: bytes) -> bytes:
     if data[12:16] != b"IHDR":
         raise FormatError("libpng wrote a PNG without IHDR first")
     return data[:ihdr_end] + extra + data[ihdr_end:]
+
+
+def probe(data: bytes, kind: bytes, max_pixels: int):
+    """A PNG's size, bit depth (IHDR depth; sBIT for 9-15 significant bits) and the body of chunk
+    ``kind``, without decoding a pixel: ``DecodedImage.header_only`` (ImageCodec.probe)."""
+    from ..core.interfaces import DecodedImage
+    from .image import check_size
+
+    found = chunks(data)
+    width, height = header(data, found)
+    check_size("PNG", width, height, max_pixels)
+    metadata = body(data, found, kind)
+    significant = (body(data, found, b"sBIT", check=False) or b"\0")[0]
+    depth = data[found[0][1] + 8]  # IHDR: width, height, bit depth
+    bits = 8 if depth <= 8 else significant if 8 < significant < 16 else 16
+    return DecodedImage.header_only(width, height, bits, None if metadata is None else bytes(metadata))
