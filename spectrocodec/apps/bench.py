@@ -77,8 +77,7 @@ class Config:
             return f"opus/{num(self.kbps)}k"
         if self.kind == "copy":
             return f"copy/{self.vocoder}"
-        quality = f"{num(self.bitrate)}k" if self.bitrate is not None else "lossless" if self.quality is None else f"q{num(self.quality)}"
-        return f"{self.codec}/{self.bits}bit/{self.range}/{quality}/{self.vocoder}"
+        return f"{self.codec}/{self.bits}bit/{self.range}/{self._setting('k')}/{self.vocoder}"
 
     @property
     def family(self) -> str:
@@ -95,8 +94,13 @@ class Config:
             return f"opus {num(self.kbps)} kbps"
         if self.kind == "copy":
             return f"copy synthesis {self.vocoder}"
-        quality = f"{num(self.bitrate)} kbps" if self.bitrate is not None else "lossless" if self.quality is None else f"q{num(self.quality)}"
-        return f"{self.codec} {quality} {self.bits}-bit {self.range} {self.vocoder}"
+        return f"{self.codec} {self._setting(' kbps')} {self.bits}-bit {self.range} {self.vocoder}"
+
+    def _setting(self, kbps_unit: str) -> str:
+        """An image configuration's rate setting: "3k" / "3 kbps" (a bitrate), "q50" or "lossless"."""
+        if self.bitrate is not None:
+            return f"{num(self.bitrate)}{kbps_unit}"
+        return "lossless" if self.quality is None else f"q{num(self.quality)}"
 
 
 # -- building the run ---------------------------------------------------------------------------
@@ -272,7 +276,6 @@ def _spectrocodec(*args: str) -> list[str]:
 def measure_image(config: Config, ref: Reference, workdir: Path, extractor, device: str, cli_timing: bool,
                   keep: Path | None) -> dict[str, Any]:
     from ..core import api
-    from . import metrics
 
     codec = api.make_codec(config.codec, config.quality)
     data, encode_s = _timed(api.encode, ref.wav, codec=config.codec, quality=config.quality,

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..core.errors import InputError, SpectrocodecError
+from ..core.errors import SpectrocodecError
 from . import engines
 from .engines import urls as _urls  # noqa: F401  (engines.urls, light)
 from .args import Parser, parse_params, parse_rate
@@ -142,7 +142,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from ..core import api
     from ..core.channels import check_choice
     from ..core.files import check_output, is_stdio, refuse_terminal_output, shown, write_bytes, writes_stdout
-    from .options import encode_output, resolve_encode, verbose
+    from .options import default_output, resolve_encode, verbose
 
     check_choice(args.channels)
     source = Path(args.input)
@@ -157,7 +157,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     codec = api.make_codec(args.codec, args.quality, args.lossless, args.backend,
                            speed=args.speed, container=args.container, **params)
     check_bitrate(args.bitrate, codec)
-    output = encode_output(args, codec.extension)
+    output = default_output(args, codec.extension)
     refuse_terminal_output(output)
     check_output(output, args.force, inputs=(source,))
     codec.check_bits(args.bits)
@@ -185,14 +185,14 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from ..core.audio import write_wav
     from ..core.files import check_output, is_stdio, refuse_terminal_output, shown, writes_stdout
     from ..core.writer import audio_format
-    from .options import decode_output, note, verbose
+    from .options import DECODED_SUFFIX, default_output, note, verbose
 
     source = Path(args.input)
     if not is_stdio(args.input) and (source.is_dir() or engines.urls.is_url(args.input)):
         from . import batch
 
         return batch.run_decode(args)
-    output = decode_output(args)  # default INPUT.decoded.wav: never the talk.wav it came from
+    output = default_output(args, DECODED_SUFFIX)  # never the talk.wav it came from
     refuse_terminal_output(output)
     audio_format(output)  # an extension no audio format has: refused before any work
     check_output(output, args.force, inputs=(source,))

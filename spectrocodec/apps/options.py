@@ -61,22 +61,14 @@ def _extension(codec: str) -> str:
     return Registry.default().get_class("codec", codec).extension  # type: ignore[attr-defined]
 
 
-def decode_output(args: argparse.Namespace) -> Path:
-    """-o, or INPUT's stem + .decoded.wav beside it (never the talk.wav the file was likely made of)."""
+def default_output(args: argparse.Namespace, suffix: str) -> Path:
+    """-o, or INPUT's stem + ``suffix`` beside it: the codec's extension for encode, DECODED_SUFFIX
+    (.decoded.wav) for decode, so that a decode never lands on the talk.wav it was likely made of."""
     if args.output:
         return Path(args.output)
     if is_stdio(args.input):
         raise InputError("reading standard input ('-') needs -o FILE (or -o - for standard output)")
-    return Path(args.input).with_suffix(DECODED_SUFFIX)
-
-
-def encode_output(args: argparse.Namespace, extension: str) -> Path:
-    """-o, or INPUT's stem + the codec's extension beside it."""
-    if args.output:
-        return Path(args.output)
-    if is_stdio(args.input):
-        raise InputError("reading standard input ('-') needs -o FILE (or -o - for standard output)")
-    return Path(args.input).with_suffix(extension)
+    return Path(args.input).with_suffix(suffix)
 
 
 def verbose(args: argparse.Namespace, message: str) -> None:

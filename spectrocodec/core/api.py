@@ -16,7 +16,7 @@ import numpy as np
 
 from .audio import resample
 from .errors import InputError, PluginError
-from .files import is_stream, read_stream, spooled_input
+from .files import check_input, is_stream, read_stream, spooled_input
 from .interfaces import Vocoder
 from .pipeline import Decoded, Pipeline
 from .registry import Registry
@@ -133,10 +133,7 @@ def read_bytes(data: bytes | str | os.PathLike) -> bytes:
     if is_stream(data):  # '-' (standard input) or a FIFO: read it to the end, never stat or seek it
         return read_stream(data, MAX_ENCODED_BYTES, "an encoded image file")
     path = Path(data)
-    if path.is_dir():
-        raise InputError(f"{path} is a folder; give an encoded image file")
-    if not path.exists():
-        raise InputError(f"{path} does not exist")
+    check_input(path, "an encoded image file")
     try:
         if not path.is_file():
             raise InputError(f"{path} is not a regular file; give an encoded image file")

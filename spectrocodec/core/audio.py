@@ -5,14 +5,13 @@ Samples are float32 in [-1, 1], shape (samples, channels) unless stated otherwis
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, OutputError
-from .files import atomic_output
+from .errors import InputError
+from .files import check_input
 
 
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
@@ -20,10 +19,7 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path} is a folder; give an audio file")
-    if not path.exists():
-        raise InputError(f"{path} does not exist")
+    check_input(path, "an audio file")
     try:
         audio, rate = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile/libsndfile raise several types
@@ -79,10 +75,7 @@ def read_mono(path: str | os.PathLike, rate: int, max_seconds: float | None = No
     import soundfile as sf
 
     path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path} is a folder; give an audio file")
-    if not path.exists():
-        raise InputError(f"{path} does not exist")
+    check_input(path, "an audio file")
     if path.is_file() and path.stat().st_size == 0:
         raise InputError(f"{path} is empty (0 bytes); give an audio file")
     try:

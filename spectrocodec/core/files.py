@@ -67,6 +67,14 @@ def _special(path: Path) -> bool:
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
+def check_input(path: Path, what: str) -> None:
+    """InputError if ``path`` is a folder or does not exist; ``what`` names the file wanted
+    ("an audio file", "an encoded image file")."""
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give {what}")
+    if not path.exists():
+        raise InputError(f"{path} does not exist")
+
 def check_output(path: str | os.PathLike, force: bool = False, inputs: tuple = ()) -> Path:
     """Refuse an output that exists (without force), is a folder, is one of the inputs (also through
     a symlink or a hard link), has too long a name, or whose folder is missing."""
