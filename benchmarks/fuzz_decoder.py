@@ -113,6 +113,13 @@ def build_seeds(codecs: list[str] | None = None) -> list[Seed]:
                                                   lossless=(mode == "lossless") or None, container="compact")
                         data = Pipeline(codec=compact, bits=bits, registry=registry).encode(audio, 16000)
                         seeds.append(Seed(name + "-compact", data, compact, bits, image))
+                    if "tile_pixels" in cls.defaults and not fold and mode == "lossy" and bits == min(cls.bit_depths):
+                        grid = registry.create("codec", {"name": cls.name, "backend": cls.backend}, tile_pixels=1 << 12)
+                        grid.max_width = 64  # 1.2 s → 2 strips of 80 x 64: a grid of 2 tiles
+                        data = Pipeline(codec=grid, bits=bits, registry=registry).encode(_signal(1.2), 16000)
+                        long = pipe._extractor().extract(_signal(1.2), 16000)
+                        lo, hi = mapping.feature_range(long, "adaptive", (-11.0, 4.0))
+                        seeds.append(Seed(name + "-grid", data, grid, bits, mapping.fold(mapping.to_image(long, lo, hi, bits), 64)))
     # plain images without spectrocodec metadata, as another program would write them
     rng = np.random.default_rng(1)
     features = registry.create("feature", "speecht5").extract(audio, 16000)

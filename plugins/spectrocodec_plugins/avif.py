@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from spectrocodec import hookimpl
-from spectrocodec.errors import FormatError, PluginError
+from spectrocodec.errors import FormatError, InputError, PluginError
 from spectrocodec.interfaces import DecodedImage
 from spectrocodec.kit import avifbox, isobmff
 from spectrocodec.kit.codec import Codec
@@ -25,6 +25,7 @@ from spectrocodec.kit.codec import Codec
 BOX = isobmff.BOX
 AVIF_BRANDS = (b"avif", b"avis", b"mif1", b"miaf")
 YUV400 = 4
+TILE_PIXELS = 1 << 22  # pictures above this many pixels are written as a grid of bands of whole strips (docs/codecs.md)
 
 
 def sniff_avif(data: bytes) -> bool:
@@ -54,15 +55,18 @@ class AvifCodec(Codec):
 
     name, extension, mime, fmt = "avif", ".avif", "image/avif", "AVIF"
     bit_depths = (8, 10, 12)
-    defaults = {"quality": 60, "lossless": False, "speed": "auto", "threads": 2, "container": "standard"}
+    defaults = {"quality": 60, "lossless": False, "speed": "auto", "threads": 2, "container": "standard",
+                "tile_pixels": TILE_PIXELS}
     # speed "auto": the slowest (best per bit) speed whose encode stays short, by image size in
     # pixels (docs/quality.md): up to 160k pixels (~32 s of speech) speed 2, up to 320k speed 3,
     # up to 1M (~3.3 min) speed 4, above that speed 6 (330 s encode faster than opusenc).
     AUTO_SPEEDS = ((160_000, 2), (320_000, 3), (1_000_000, 4))
     # real / draft (speed 10) file size by speed: typical of speech at quality 30-50 (docs/quality.md)
     DRAFT_RATIO = {0: 0.88, 1: 0.88, 2: 0.895, 3: 0.895, 4: 0.91, 5: 0.915, 6: 0.92, 7: 0.94, 8: 0.96, 9: 0.98, 10: 1.0}
-    limits = {"threads": (1, 64)}  # libgomp crashes on threads=100000 (speed: checked by speed())
-    max_encode_pixels = 80 * 2_700_000  # ~12 h of speecht5 frames (11.94 h in whole strips): libaom fails from ~13.6 h (issue 15)
+    limits = {"threads": (1, 64), "tile_pixels": (1 << 12, 1 << 28)}  # libgomp crashes on threads=100000 (speed: checked by speed())
+    # no max_encode_pixels any more: libaom failed on one image from ~13.6 h of audio, but pictures
+    # above tile_pixels are written as grids of bands it encodes one at a time (docs/codecs.md),
+    # so AVIF holds what every codec holds: max_pixels (14.85 h of mono speecht5 frames)
 
     sniff = staticmethod(sniff_avif)
 
@@ -72,15 +76,30 @@ class AvifCodec(Codec):
         self.speed(0)  # refuse a bad speed now, not at the first encode
 
     def write(self, image, bits, metadata):
+        speed = self.speed(image.size)  # by the whole picture's size: tiling does not change the encode time much
+        rows = avifbox.band_rows(image.shape, self.strip_height, int(self.params["tile_pixels"]))
+        if rows >= image.shape[0]:  # one image, as always
+            return avifbox.wrap(self._encode(image, bits, speed), metadata, self.params["container"])
+        if self.params["container"] == "compact":
+            raise InputError(f"a {image.shape[1]} x {image.shape[0]} picture is stored as an AVIF grid, which the compact "
+                             f"container cannot hold; use --param container=standard or shorter audio")
+        tiles = []
+        for top in range(0, image.shape[0], rows):  # libaom holds one band at a time
+            band = image[top : top + rows]
+            if len(band) < rows:  # the last band padded by repeating its last row (the grid crops it)
+                band = np.concatenate([band, np.repeat(band[-1:], rows - len(band), axis=0)])
+            tiles.append(avifbox.parse(self._encode(band, bits, speed)))
+        return avifbox.standard_grid(tiles, image.shape[1], image.shape[0], metadata)
+
+    def _encode(self, image, bits, speed):
+        """uint8/uint16 (height, width) → libavif's file of it."""
         import imagecodecs
 
-        kwargs = dict(bitspersample=bits, speed=self.speed(image.size), numthreads=int(self.params["threads"]))
+        kwargs = dict(bitspersample=bits, speed=speed, numthreads=int(self.params["threads"]))
         if self.lossless_mode:
-            data = imagecodecs.avif_encode(image, level=100, **kwargs)
-        else:
-            rgb = np.repeat(image[:, :, None], 3, axis=2)
-            data = imagecodecs.avif_encode(rgb, level=int(round(self.params["quality"])), pixelformat=YUV400, **kwargs)
-        return avifbox.wrap(data, metadata, self.params["container"])
+            return imagecodecs.avif_encode(np.ascontiguousarray(image), level=100, **kwargs)
+        rgb = np.repeat(image[:, :, None], 3, axis=2)
+        return imagecodecs.avif_encode(rgb, level=int(round(self.params["quality"])), pixelformat=YUV400, **kwargs)
 
     def probe(self, data):
         """Size (ispe), bits (av1C) and metadata without decoding; None without an av1C."""

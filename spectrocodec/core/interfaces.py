@@ -149,6 +149,10 @@ class ImageCodec(Component):
     quality_range: ClassVar[tuple[int, int]] = (0, 100)
     max_pixels: ClassVar[int] = 1 << 28  # decoders refuse larger images before allocating them
     max_width: ClassVar[int] = 16384  # wider spectrograms are folded into strips (mapping.fold)
+    # rows of one time strip of the folded pictures this instance is given (bins x planes), or
+    # None when unknown: set by the Pipeline before encoding, so that a codec that cuts a picture
+    # into tiles (AVIF grids) cuts between strips; codecs that do not tile ignore it
+    strip_height: int | None = None
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

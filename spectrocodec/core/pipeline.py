@@ -197,6 +197,7 @@ class Pipeline:
             raise InputError(f"the audio is too long for one {codec.name} file ({planes[0].shape[0]} frames"
                              f"{f' x {len(planes)} channel strips' if len(planes) > 1 else ''}; "
                              f"at most {_max_encode_pixels(codec)} pixels, about {hours:.1f} h); split it into shorter files")
+        codec.strip_height = extractor.n_bins * len(planes)  # where a tiling codec may cut
         if self.bitrate is None:
             return codec.encode(image, self.bits, fileformat.pack(header))
 

@@ -56,7 +56,9 @@ def check_bitrate(kbps: float | None, codec: ImageCodec | None = None, quality: 
 
 def with_params(codec: ImageCodec, **params) -> ImageCodec:
     """A new codec of the same class with ``params`` overriding the codec's own."""
-    return type(codec)(**{**codec.params, **params})
+    new = type(codec)(**{**codec.params, **params})
+    new.strip_height = codec.strip_height
+    return new
 
 
 def search(codec: ImageCodec, make: Callable[[ImageCodec, int, np.ndarray], bytes], image: np.ndarray,

@@ -98,9 +98,23 @@ def unwrap(data: bytes, fmt: str, max_pixels: int) -> tuple[bytes, bytes | None]
         check_size(fmt, image.width, image.height, max_pixels)
         return standard(image), metadata
     metadata = isobmff.checked_payload(data, fmt, max_pixels)
+    check_sizes(data, fmt, max_pixels)
     if metadata is None:
         metadata = _idat_tail(data)
     return data, metadata
+
+
+def check_sizes(data: bytes, fmt: str, max_pixels: int) -> None:
+    """FormatError if any ``ispe`` of a standard AVIF, or its grid's output size, claims more
+    than ``max_pixels`` (the first ispe alone need not be the primary image's)."""
+    for width, height in isobmff.image_sizes(data):
+        check_size(fmt, width, height, max_pixels)
+    try:
+        grid = grid_of(data)
+    except FormatError:
+        return  # not ours to judge here: the decoder reports the damage
+    if grid is not None:
+        check_size(fmt, grid.width, grid.height, max_pixels)
 
 
 def split(data: bytes) -> tuple[int, int, int]:
@@ -111,14 +125,69 @@ def split(data: bytes) -> tuple[int, int, int]:
         image, metadata = read_compact(data)
         meta = len(metadata) + 8 if metadata is not None else 0
     else:
-        image = parse(data)
+        grid = grid_of(data)
+        image = parse(data) if grid is None else None
         box = isobmff.find_box(data, BOX_TYPE)
         meta = len(box) + 8 if box is not None else len(_idat_tail(data) or b"")
-    return len(image.payload), meta, len(data) - len(image.payload) - meta
+    coded = len(image.payload) if image is not None else sum(len(tile.payload) for tile in parse_grid(data)[1])
+    return coded, meta, len(data) - coded - meta
 
 
 def parse(data: bytes) -> Image:
-    """A standard (ISOBMFF ``meta``) AVIF → its primary image: size, av1C, AV1 data, colour."""
+    """A standard (ISOBMFF ``meta``) AVIF → its primary image: size, av1C, AV1 data, colour.
+    FormatError for a grid (see :func:`parse_grid`)."""
+    meta = _meta(data)
+    primary = _primary(data, meta)
+    if _item_types(data, meta).get(primary) == b"grid":
+        raise FormatError("the AVIF primary item is a grid; read it with parse_grid")
+    return _item_image(data, meta, primary)
+
+
+@dataclass
+class Grid:
+    """An AVIF image grid (ISO/IEC 23008-12 6.6.2.3): ``rows`` x ``columns`` tiles of the same
+    size, left to right then top to bottom, cropped to ``width`` x ``height``."""
+
+    rows: int
+    columns: int
+    width: int
+    height: int
+    tiles: list[int]  # item ids, in dimg reference order
+
+
+def grid_of(data: bytes) -> Grid | None:
+    """The grid of a standard AVIF whose primary item is a 'grid' (its payload and 'dimg'
+    references), or None for a file whose primary item is one image. FormatError if damaged."""
+    meta = _meta(data)
+    primary = _primary(data, meta)
+    if _item_types(data, meta).get(primary) != b"grid":
+        return None
+    body = _item_data(data, meta, primary)
+    if len(body) < 8 or body[0] != 0:
+        raise FormatError("the AVIF grid item is damaged")
+    wide = body[1] & 1
+    if len(body) < (12 if wide else 8):
+        raise FormatError("the AVIF grid item is truncated; the file is damaged")
+    width, height = struct.unpack_from(">II" if wide else ">HH", body, 4)
+    rows, columns = body[2] + 1, body[3] + 1
+    tiles = _references(data, meta, b"dimg").get(primary, [])
+    if len(tiles) != rows * columns:
+        raise FormatError(f"the AVIF grid has {rows} x {columns} cells but {len(tiles)} tiles; the file is damaged")
+    return Grid(rows, columns, width, height, tiles)
+
+
+def parse_grid(data: bytes) -> tuple[Grid, list[Image]]:
+    """A grid AVIF → (its grid, the tile images in reference order)."""
+    grid = grid_of(data)
+    if grid is None:
+        raise FormatError("the AVIF primary item is not a grid")
+    meta = _meta(data)
+    return grid, [_item_image(data, meta, tile) for tile in grid.tiles]
+
+
+def _meta(data: bytes) -> dict[bytes, tuple[int, int]]:
+    """The children of the top-level meta box (see _children); FormatError without meta, pitm,
+    iloc or iprp."""
     top = {kind: (start, end) for kind, start, end in reversed(list(isobmff.boxes(data)))}
     if b"meta" not in top:
         raise FormatError("the AVIF file has no meta box; it is damaged")
@@ -126,9 +195,17 @@ def parse(data: bytes) -> Image:
     for kind in (b"pitm", b"iloc", b"iprp"):
         if kind not in meta:
             raise FormatError(f"the AVIF file has no {kind.decode()} box; it is damaged")
+    return meta
+
+
+def _primary(data: bytes, meta: dict[bytes, tuple[int, int]]) -> int:
     pitm = data[slice(*meta[b"pitm"])]
-    primary = _u(pitm, 4, 2 if pitm[:1] == b"\0" else 4)
-    method, extents = _locate(data[slice(*meta[b"iloc"])], primary)
+    return _u(pitm, 4, 2 if pitm[:1] == b"\0" else 4)
+
+
+def _item_data(data: bytes, meta: dict[bytes, tuple[int, int]], item: int) -> bytes:
+    """The bytes of ``item`` (its extents joined), from the file (method 0) or idat (method 1)."""
+    method, extents = _locate(data[slice(*meta[b"iloc"])], item)
     if method == 0:
         base, end = 0, len(data)
     elif method == 1 and b"idat" in meta:
@@ -140,8 +217,13 @@ def parse(data: bytes) -> Image:
         if length == 0 or base + offset + length > end:
             raise FormatError("the AVIF image data runs past the end of the file; it is truncated or damaged")
         chunks.append(bytes(data[base + offset : base + offset + length]))
-    payload = b"".join(chunks)
-    props = _properties(data, *meta[b"iprp"], primary)
+    return b"".join(chunks)
+
+
+def _item_image(data: bytes, meta: dict[bytes, tuple[int, int]], item: int) -> Image:
+    """One av01 item → Image (size, av1C, AV1 data, colour)."""
+    payload = _item_data(data, meta, item)
+    props = _properties(data, *meta[b"iprp"], item)
     if b"av1C" not in props or len(props[b"av1C"]) < 4 or b"ispe" not in props or len(props[b"ispe"]) < 12:
         raise FormatError("the AVIF image has no av1C or ispe property; the file is damaged")
     width, height = struct.unpack_from(">II", props[b"ispe"], 4)
@@ -151,6 +233,39 @@ def parse(data: bytes) -> Image:
         image.nclx = struct.unpack_from(">HHH", colr, 4)  # type: ignore[assignment]
         image.full_range = bool(colr[10] & 0x80)
     return image
+
+
+def _item_types(data: bytes, meta: dict[bytes, tuple[int, int]]) -> dict[int, bytes]:
+    """{item id: item type} from iinf's infe boxes (versions 2 and 3)."""
+    if b"iinf" not in meta:
+        return {}
+    start, end = meta[b"iinf"]
+    header = 6 if data[start] == 0 else 8  # full box, then a 16- or 32-bit entry count
+    types: dict[int, bytes] = {}
+    for kind, body_start, body_end in isobmff.boxes(data, start + header, end):
+        infe = data[body_start:body_end]
+        if kind != b"infe" or len(infe) < 4 or infe[0] not in (2, 3):
+            continue
+        id_size = 2 if infe[0] == 2 else 4
+        if len(infe) >= 4 + id_size + 2 + 4:
+            types.setdefault(_u(infe, 4, id_size), bytes(infe[4 + id_size + 2 : 4 + id_size + 6]))
+    return types
+
+
+def _references(data: bytes, meta: dict[bytes, tuple[int, int]], kind: bytes) -> dict[int, list[int]]:
+    """{from item id: [to item ids]} of the ``kind`` references (e.g. b"dimg") in iref."""
+    if b"iref" not in meta:
+        return {}
+    start, end = meta[b"iref"]
+    id_size = 2 if data[start] == 0 else 4
+    refs: dict[int, list[int]] = {}
+    for ref_kind, body_start, body_end in isobmff.boxes(data, start + 4, end):
+        if ref_kind != kind:
+            continue
+        body = data[body_start:body_end]
+        source, count = _u(body, 0, id_size), _u(body, id_size, 2)
+        refs.setdefault(source, [_u(body, id_size + 2 + i * id_size, id_size) for i in range(count)])
+    return refs
 
 
 def _children(data: bytes, start: int, end: int) -> dict[bytes, tuple[int, int]]:
@@ -170,6 +285,17 @@ def _u(data: bytes, pos: int, size: int) -> int:
 
 def _locate(iloc: bytes, item: int) -> tuple[int, list[tuple[int, int]]]:
     """(construction method, [(offset, length), ...]) of ``item`` in an iloc box body."""
+    found = _iloc_items(iloc)
+    if item not in found:
+        raise FormatError("the AVIF file does not locate its primary item; it is damaged")
+    if not found[item][1]:
+        raise FormatError("the AVIF primary item has no data; the file is damaged")
+    return found[item]
+
+
+def _iloc_items(iloc: bytes) -> dict[int, tuple[int, list[tuple[int, int]]]]:
+    """{item id: (construction method, [(offset, length), ...])} of every item in an iloc box body
+    (the first entry of an id that appears twice)."""
     version = _u(iloc, 0, 1)
     if version > 2:
         raise FormatError(f"the AVIF iloc box has version {version}; the file is damaged")
@@ -181,6 +307,7 @@ def _locate(iloc: bytes, item: int) -> tuple[int, list[tuple[int, int]]]:
     id_size = 4 if version == 2 else 2
     count, pos = _u(iloc, 6, id_size), 6 + id_size
     budget = MAX_EXTENTS  # extents of 0-byte fields take no room: bound the work, not just the bytes
+    found: dict[int, tuple[int, list[tuple[int, int]]]] = {}
     for _ in range(count):
         item_id, pos = _u(iloc, pos, id_size), pos + id_size
         method = 0
@@ -198,11 +325,8 @@ def _locate(iloc: bytes, item: int) -> tuple[int, list[tuple[int, int]]]:
             offset, pos = _u(iloc, pos, offset_size), pos + offset_size
             length, pos = _u(iloc, pos, length_size), pos + length_size
             extents.append((base + offset, length))
-        if item_id == item:
-            if not extents:
-                raise FormatError("the AVIF primary item has no data; the file is damaged")
-            return method, extents
-    raise FormatError("the AVIF file does not locate its primary item; it is damaged")
+        found.setdefault(item_id, (method, extents))
+    return found
 
 
 def _properties(data: bytes, start: int, end: int, item: int) -> dict[bytes, bytes]:
@@ -228,17 +352,18 @@ def _properties(data: bytes, start: int, end: int, item: int) -> dict[bytes, byt
 
 
 def _idat_tail(data: bytes) -> bytes | None:
-    """The bytes of ``idat`` after the extents iloc points at (the standard layout's payload), or None."""
+    """The bytes of ``idat`` after the extents iloc points at (the standard layout's payload: after
+    the one image, or after a grid's payload and tiles), or None."""
     top = {kind: (start, end) for kind, start, end in reversed(list(isobmff.boxes(data)))}
     if b"meta" not in top:
         return None
     meta = _children(data, top[b"meta"][0] + 4, top[b"meta"][1])
     if b"idat" not in meta or b"iloc" not in meta or b"pitm" not in meta:
         return None
-    pitm = data[slice(*meta[b"pitm"])]
-    method, extents = _locate(data[slice(*meta[b"iloc"])], _u(pitm, 4, 2 if pitm[:1] == b"\0" else 4))
+    iloc = data[slice(*meta[b"iloc"])]
+    method, _ = _locate(iloc, _primary(data, meta))
     start, end = meta[b"idat"]
-    used = max(offset + length for offset, length in extents) if method == 1 else 0
+    used = max((offset + length for m, extents in _iloc_items(iloc).values() if m == 1 for offset, length in extents), default=0)
     if method != 1 or used >= end - start:
         return None
     return bytes(data[start + used : end])
@@ -358,6 +483,63 @@ def standard(image: Image, metadata: bytes = b"") -> bytes:
         _full_box(b"iinf", 0, struct.pack(">H", 1), _full_box(b"infe", 2, struct.pack(">HH4s", 1, 0, b"av01"), b"\0")),
         _box(b"iprp", ipco, ipma),
         _box(b"idat", image.payload, metadata),
+    )
+    return _box(b"ftyp", b"avif", bytes(4)) + meta
+
+
+MIN_TILE = 64  # MIAF: grid tiles at least 64 x 64 (libavif refuses smaller ones)
+
+
+def band_rows(shape: tuple[int, int], strip_height: int | None, tile_pixels: int) -> int:
+    """Rows per grid tile for a (height, width) picture: the most whole strips of ``strip_height``
+    rows (1 if unknown) whose band holds at most ``tile_pixels`` pixels (at least one strip, at
+    least MIN_TILE rows); the picture's height when it fits one image (no grid)."""
+    height, width = shape
+    step = max(1, strip_height or 1)
+    rows = max(1, tile_pixels // max(1, width * step)) * step
+    rows = max(rows, -(-MIN_TILE // step) * step)
+    if height * width <= tile_pixels or rows >= height or width < MIN_TILE or -(-height // rows) > 256:
+        return height
+    return rows
+
+
+def standard_grid(tiles: list[Image], width: int, height: int, metadata: bytes = b"") -> bytes:
+    """A standard AVIF whose primary item is a grid of ``tiles`` (one column, top to bottom, all
+    the same size and coding) cropped to ``width`` x ``height``, with ``metadata`` as the idat tail
+    (layout in the module docstring)."""
+    first = tiles[0]
+    if not 2 <= len(tiles) <= 256 or any((t.width, t.height, t.av1c[2]) != (first.width, first.height, first.av1c[2]) for t in tiles):
+        raise ValueError("a grid takes 2 to 256 tiles of one size and coding")
+    if not (len(tiles) - 1) * first.height < height <= len(tiles) * first.height or width != first.width:
+        raise ValueError("the grid's output size must crop only the last tile")
+    wide = max(width, height) > 0xFFFF
+    grid = struct.pack(">BBBB" + ("II" if wide else "HH"), 0, int(wide), len(tiles) - 1, 0, width, height)
+    channels = 1 if first.monochrome else 3
+    configs = list(dict.fromkeys(t.av1c for t in tiles))  # one av1C property per distinct body
+    props = [_full_box(b"ispe", 0, struct.pack(">II", width, height)),  # first: the whole picture's size
+             _full_box(b"pixi", 0, bytes([channels] + [first.bits] * channels)),
+             _full_box(b"ispe", 0, struct.pack(">II", first.width, first.height))] + [_box(b"av1C", c) for c in configs]
+    large = len(props) > 127
+    index = (lambda i, essential=False: struct.pack(">H", i | essential << 15)) if large else (lambda i, essential=False: bytes([i | essential << 7]))
+    entries = [struct.pack(">HB", 1, 2) + index(1) + index(2)]
+    entries += [struct.pack(">HB", i, 3) + index(3) + index(2) + index(4 + configs.index(t.av1c), True) for i, t in enumerate(tiles, 2)]
+    ipma = _box(b"ipma", bytes([0, 0, 0, int(large)]), struct.pack(">I", len(entries)), *entries)
+    extents, offset = [], 0
+    for item, length in enumerate([len(grid)] + [len(t.payload) for t in tiles], 1):
+        extents.append(struct.pack(">HHHHII", item, 1, 0, 1, offset, length))  # idat, one extent
+        offset += length
+    infe = [_full_box(b"infe", 2, struct.pack(">HH4s", 1, 0, b"grid"), b"\0")]
+    infe += [_box(b"infe", bytes([2, 0, 0, 1]), struct.pack(">HH4s", i, 0, b"av01"), b"\0") for i in range(2, len(tiles) + 2)]  # flags 1: hidden
+    dimg = _box(b"dimg", struct.pack(">HH", 1, len(tiles)), *(struct.pack(">H", i) for i in range(2, len(tiles) + 2)))
+    meta = _full_box(
+        b"meta", 0,
+        _full_box(b"hdlr", 0, bytes(4), b"pict", bytes(12), b"\0"),
+        _full_box(b"pitm", 0, struct.pack(">H", 1)),
+        _full_box(b"iloc", 1, struct.pack(">BBH", 0x44, 0x00, len(extents)), *extents),
+        _full_box(b"iinf", 0, struct.pack(">H", len(infe)), *infe),
+        _full_box(b"iref", 0, dimg),
+        _box(b"iprp", _box(b"ipco", *props), ipma),
+        _box(b"idat", grid, *(t.payload for t in tiles), metadata),
     )
     return _box(b"ftyp", b"avif", bytes(4)) + meta
 

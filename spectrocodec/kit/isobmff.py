@@ -73,6 +73,17 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     return width, height
 
 
+def image_sizes(data: bytes) -> list[tuple[int, int]]:
+    """(width, height) of every ``ispe`` property (meta/iprp/ipco), without decoding."""
+    meta = _child(data, 0, len(data), b"meta")
+    iprp = meta and _child(data, meta[0] + 4, meta[1], b"iprp")
+    ipco = iprp and _child(data, iprp[0], iprp[1], b"ipco")
+    if not ipco:
+        return []
+    return [struct.unpack_from(">II", data, start + 4) for kind, start, end in boxes(data, *ipco)
+            if kind == b"ispe" and end - start >= 12]
+
+
 def checked_payload(data: bytes, fmt: str, max_pixels: int) -> bytes | None:
     """Before any decoding: refuse a file with no ``ispe`` size or claiming more than
     ``max_pixels`` (a decompression bomb); then the body of its ``scdc`` box, or None."""
