@@ -139,7 +139,7 @@ def test_broken_plugin_does_not_break_the_others():
 def test_config_round_trip():
     codec = AvifCodec(quality=42, speed=8)
     config = codec.get_config()
-    assert config == {"name": "avif", "quality": 42, "lossless": False, "speed": 8, "threads": 2, "container": "standard"}
+    assert config == {"name": "avif", "quality": 42, "lossless": False, "speed": 8, "threads": 2, "container": "standard", "tile_pixels": 1 << 22}
     assert AvifCodec.from_config(config).get_config() == config
     import json
     assert json.loads(json.dumps(config)) == config

@@ -13,7 +13,8 @@ A rate-based mapping (bits per pixel) was not used: a PSNR target adapts to the 
 Metadata carrier: a top-level ``uuid`` box (the JP2 format's own vendor-extension box, 16-byte
 UUID + body) appended after the codestream; JP2 readers skip ``uuid`` boxes whose UUID they do not
 know. Decoding reads the size and bit depth from the codestream's SIZ marker (and refuses more
-than ``max_pixels``) before OpenJPEG allocates anything. Bare J2K codestreams (``FF 4F FF 51``)
+than ``max_pixels``) before OpenJPEG allocates anything; ``probe`` (``spectrocodec info``) reads
+them and the metadata from the headers alone, decoding no pixel. Bare J2K codestreams (``FF 4F FF 51``)
 decode too, without metadata.
 """
 
@@ -24,6 +25,7 @@ import uuid
 
 from spectrocodec import hookimpl
 from spectrocodec.errors import FormatError
+from spectrocodec.interfaces import DecodedImage
 from spectrocodec.kit import isobmff
 from spectrocodec.kit.codec import Codec
 from spectrocodec.kit.image import check_size
@@ -94,14 +96,26 @@ class Jpeg2000Codec(Codec):
             raise FormatError("OpenJPEG did not write a JP2 file")
         return isobmff.append_box(data, b"uuid", UUID + metadata)
 
-    def read(self, data):
-        import imagecodecs
-
+    def header(self, data: bytes) -> tuple[int, int, int, bytes | None]:
+        """(width, height, bits, metadata or None) from the SIZ marker and the uuid box, without
+        decoding; FormatError for a size over ``max_pixels`` or a depth outside 8-16 bits."""
         width, height, bits, _ = siz_info(codestream(data))
         check_size("JPEG 2000", width, height, self.max_pixels)
         if not 8 <= bits <= 16:
             raise FormatError(f"the JPEG 2000 image has {bits}-bit samples; spectrocodec reads 8-16-bit images")
-        metadata = find_uuid_box(data, UUID) if data[:12] == JP2_SIGNATURE else None
+        return width, height, bits, find_uuid_box(data, UUID) if data[:12] == JP2_SIGNATURE else None
+
+    def probe(self, data):  # size, bits and metadata from the headers: no pixel decoded (info)
+        data = bytes(data)
+        if not self.sniff(data[:64]):
+            return None
+        width, height, bits, metadata = self.header(data)
+        return DecodedImage.header_only(width, height, bits, metadata)
+
+    def read(self, data):
+        import imagecodecs
+
+        _, _, bits, metadata = self.header(data)
         return imagecodecs.jpeg2k_decode(data, numthreads=int(self.params["threads"])), bits, metadata
 
 

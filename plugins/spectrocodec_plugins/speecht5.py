@@ -75,17 +75,21 @@ def log_mel(samples: np.ndarray) -> np.ndarray:
         padded = np.zeros(N_FFT)
     elif len(samples) <= pad or n_frames <= BLOCK_FRAMES:  # numpy reflects repeatedly when len <= pad
         padded = np.pad(samples.astype(np.float64), pad, mode="reflect")  # centred frames, as transformers does
-    filters = mel_filters()
-    window = _window()
     out = np.empty((n_frames, N_MELS), dtype=np.float32)
     for start in range(0, n_frames, BLOCK_FRAMES):
         stop = min(n_frames, start + BLOCK_FRAMES)
         first, last = start * HOP, (stop - 1) * HOP + N_FFT  # in padded coordinates
-        segment = padded[first:last] if padded is not None else _reflected(samples, first - pad, last - pad)
-        frames = np.lib.stride_tricks.sliding_window_view(segment, N_FFT)[::HOP]
-        spectrum = np.abs(np.fft.rfft(frames * window, n=N_FFT, axis=1))
-        out[start:stop] = np.log10(np.maximum(MEL_FLOOR, spectrum @ filters))
+        out[start:stop] = frames_of(padded[first:last] if padded is not None else _reflected(samples, first - pad, last - pad))
     return out
+
+
+def frames_of(segment: np.ndarray) -> np.ndarray:
+    """A stretch of the padded signal, (N_FFT + (n - 1) * HOP,) → log10 mel float32 (n, 80) of its
+    n frames (computed in float64)."""
+    segment = np.asarray(segment, dtype=np.float64)
+    frames = np.lib.stride_tricks.sliding_window_view(segment, N_FFT)[::HOP]
+    spectrum = np.abs(np.fft.rfft(frames * _window(), n=N_FFT, axis=1))
+    return np.log10(np.maximum(MEL_FLOOR, spectrum @ mel_filters())).astype(np.float32)
 
 
 def _reflected(samples: np.ndarray, first: int, stop: int) -> np.ndarray:
@@ -108,6 +112,10 @@ class SpeechT5Features(FeatureExtractor):
     n_bins = N_MELS
     fixed_range = (-11.0, 4.0)
     floor = float(np.log10(MEL_FLOOR))  # -10: the value of silence
+    frame_length = N_FFT  # frame-local: centred frames of 1024 samples, reflect-padded at the ends
+
+    def extract_frames(self, padded: np.ndarray) -> np.ndarray:
+        return frames_of(padded)
 
     def extract(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         mono = resample(to_mono(audio), int(sample_rate), SAMPLE_RATE)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -72,58 +73,81 @@ def read_mono(path: str | os.PathLike, rate: int, max_seconds: float | None = No
     channels). Same samples as read_audio → to_mono → resample: soxr's stream resampler gives
     exactly what its one-shot call gives. InputError if it is not audio, holds NaN/inf, or lasts
     more than ``max_seconds`` (judged from the header before reading, and again while reading)."""
-    import soundfile as sf
+    reader = BlockReader(path, rate, max_seconds, mono)
+    # the output is preallocated from the header's frame count (untouched pages cost no RAM)
+    # and grown if the header was short
+    out = np.empty((min(reader.estimate, (1 << 28) // reader.width), reader.width), dtype=np.float32)
+    used = 0
+    for part in reader:
+        if used + len(part) > len(out):
+            grown = np.empty((max(2 * len(out), used + len(part)), reader.width), dtype=np.float32)
+            grown[:used] = out[:used]
+            out = grown
+        out[used : used + len(part)] = part
+        used += len(part)
+    return (out[:used, 0] if mono else out[:used]), reader.rate_in, reader.total, reader.channels
 
-    path = Path(path)
-    check_input(path, "an audio file")
-    if path.is_file() and path.stat().st_size == 0:
-        raise InputError(f"{path} is empty (0 bytes); give an audio file")
-    try:
-        handle = sf.SoundFile(os.fsencode(path))  # bytes: names that are not UTF-8 open too
-    except Exception as exc:  # soundfile/libsndfile raise several types
-        detail = " ".join(str(exc).split())
-        raise InputError(f"cannot read {path} as audio ({detail}); give a WAV, FLAC, OGG or MP3 file") from None
-    with handle:
-        rate_in, channels = int(handle.samplerate), int(handle.channels)
-        if not 1 <= rate_in <= 1_000_000 or channels < 1:
-            raise InputError(f"{path} claims {channels} channel(s) at {rate_in} Hz; it is damaged")
-        if max_seconds is not None and handle.frames / rate_in > max_seconds:
-            raise InputError(_too_long(path, handle.frames / rate_in, max_seconds))
+
+class BlockReader:
+    """An audio file read block by block (READ_BLOCK frames), checked (NaN/inf, amplitude, length),
+    downmixed (``mono=True``) and resampled to ``rate`` Hz with soxr's stream resampler: iterate it
+    for float32 (samples, width) blocks, width = 1 (mono) or the file's channels. The header is
+    checked on construction (InputError: not audio, damaged, longer than ``max_seconds``).
+
+    Attributes: ``rate_in`` and ``channels`` (the file's), ``width``, ``estimate`` (samples at
+    ``rate`` the header promises, + 16; 0 when it does not say), ``total`` (input samples per
+    channel read so far: the file's length once iterated)."""
+
+    def __init__(self, path: str | os.PathLike, rate: int, max_seconds: float | None = None, mono: bool = True) -> None:
+        import soundfile as sf
+
+        self.path, self.rate, self.max_seconds = Path(path), int(rate), max_seconds
+        check_input(self.path, "an audio file")
+        if self.path.is_file() and self.path.stat().st_size == 0:
+            raise InputError(f"{self.path} is empty (0 bytes); give an audio file")
+        try:
+            self.handle = sf.SoundFile(os.fsencode(self.path))  # bytes: names that are not UTF-8 open too
+        except Exception as exc:  # soundfile/libsndfile raise several types
+            detail = " ".join(str(exc).split())
+            raise InputError(f"cannot read {self.path} as audio ({detail}); give a WAV, FLAC, OGG or MP3 file") from None
+        self.rate_in, self.channels = int(self.handle.samplerate), int(self.handle.channels)
+        if not 1 <= self.rate_in <= 1_000_000 or self.channels < 1:
+            self.handle.close()
+            raise InputError(f"{self.path} claims {self.channels} channel(s) at {self.rate_in} Hz; it is damaged")
+        if max_seconds is not None and self.handle.frames / self.rate_in > max_seconds:
+            self.handle.close()
+            raise InputError(_too_long(self.path, self.handle.frames / self.rate_in, max_seconds))
+        self.mono = mono
+        self.width = 1 if mono else self.channels
+        self.estimate = max(0, min(int(self.handle.frames), 1 << 32)) * self.rate // self.rate_in + 16
+        self.total = 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
         resampler = None
-        if rate_in != rate:
+        if self.rate_in != self.rate:
             import soxr
 
-            resampler = soxr.ResampleStream(rate_in, rate, 1 if mono else channels, dtype="float32", quality="HQ")
-        # the output is preallocated from the header's frame count (untouched pages cost no RAM)
-        # and grown if the header was short
-        estimate = max(0, min(int(handle.frames), 1 << 32)) * rate // rate_in + 16
-        width = 1 if mono else channels
-        out = np.empty((min(estimate, (1 << 28) // width), width), dtype=np.float32)
-        used = total = 0
-        while True:
-            try:
-                block = handle.read(READ_BLOCK, dtype="float32", always_2d=True)
-            except Exception as exc:
-                detail = " ".join(str(exc).split())
-                raise InputError(f"cannot read {path} past sample {total} ({detail}); the file is damaged") from None
-            if not np.isfinite(block).all():
-                raise InputError(f"{path} contains NaN or infinite samples; clean it first")
-            _check_amplitude(block, str(path))
-            total += len(block)
-            if max_seconds is not None and total / rate_in > max_seconds:
-                raise InputError(_too_long(path, total / rate_in, max_seconds))
-            last = len(block) < READ_BLOCK
-            part = block if width == channels else block.mean(axis=1, dtype=np.float32, keepdims=True)
-            if resampler is not None:
-                part = resampler.resample_chunk(part, last=last).reshape(-1, width)
-            if used + len(part) > len(out):
-                grown = np.empty((max(2 * len(out), used + len(part)), width), dtype=np.float32)
-                grown[:used] = out[:used]
-                out = grown
-            out[used : used + len(part)] = part
-            used += len(part)
-            if last:
-                return (out[:used, 0] if mono else out[:used]), rate_in, total, channels
+            resampler = soxr.ResampleStream(self.rate_in, self.rate, self.width, dtype="float32", quality="HQ")
+        with self.handle as handle:
+            while True:
+                try:
+                    block = handle.read(READ_BLOCK, dtype="float32", always_2d=True)
+                except Exception as exc:
+                    detail = " ".join(str(exc).split())
+                    raise InputError(f"cannot read {self.path} past sample {self.total} ({detail}); the file is damaged") from None
+                if not np.isfinite(block).all():
+                    raise InputError(f"{self.path} contains NaN or infinite samples; clean it first")
+                _check_amplitude(block, str(self.path))
+                self.total += len(block)
+                if self.max_seconds is not None and self.total / self.rate_in > self.max_seconds:
+                    raise InputError(_too_long(self.path, self.total / self.rate_in, self.max_seconds))
+                last = len(block) < READ_BLOCK
+                part = block if self.width == self.channels else block.mean(axis=1, dtype=np.float32, keepdims=True)
+                if resampler is not None:
+                    part = resampler.resample_chunk(part, last=last).reshape(-1, self.width)
+                yield part
+                if last:
+                    return
 
 
 def _too_long(path: Path, seconds: float, max_seconds: float) -> str:

@@ -59,24 +59,38 @@ def check_layout(layout: str, channels: int) -> None:
 def choose(features: np.ndarray, lo: float, hi: float, bits: int) -> str:
     """The layout for channel features float32 (channels, frames, bins) mapped to ``bits``-bit
     pixels over [lo, hi]: ``mono`` for one channel, ``copies`` when all channels are within half a
-    pixel step of the first, ``midside`` for stereo whose side is smooth, else ``planar``."""
-    channels = features.shape[0]
+    pixel step of the first, ``midside`` for stereo whose side is smooth, else ``planar``.
+    Judged CHOOSE_BLOCK frames at a time (no copy of a long file's features)."""
+    channels, frames = features.shape[:2]
     if channels == 1:
         return "mono"
     half_step = (hi - lo) / ((1 << bits) - 1) / 2
-    if all(np.abs(features[c] - features[0]).max(initial=0.0) <= half_step for c in range(1, channels)):
+    blocks = [(a, min(frames, a + CHOOSE_BLOCK)) for a in range(0, frames, CHOOSE_BLOCK)]
+    if all(np.abs(features[c, a:b] - features[0, a:b]).max(initial=0.0) <= half_step for c in range(1, channels) for a, b in blocks):
         return "copies"
     if channels != 2:
         return "planar"
-    mid, side = to_planes(features, "midside", lo, hi)
-    return "midside" if _variation(side) < MIDSIDE_SMOOTHNESS * _variation(mid) else "planar"
+    mid, side = _variation(features, lo, hi, blocks)
+    return "midside" if side < MIDSIDE_SMOOTHNESS * mid else "planar"
 
 
-def _variation(plane: np.ndarray) -> float:
-    """Mean absolute difference between neighbouring values along time and frequency."""
-    if plane.shape[0] < 2 or plane.shape[1] < 2:
-        return 0.0
-    return float(np.abs(np.diff(plane, axis=0)).mean() + np.abs(np.diff(plane, axis=1)).mean())
+CHOOSE_BLOCK = 1 << 14  # frames of stereo features judged at once by choose (~10 MB of temporaries)
+
+
+def _variation(features: np.ndarray, lo: float, hi: float, blocks: list[tuple[int, int]]) -> tuple[float, float]:
+    """(mid, side) of stereo features: each plane's mean absolute difference between neighbouring
+    values along time plus that along frequency, summed block by block."""
+    frames, bins = features.shape[1:]
+    if frames < 2 or bins < 2:
+        return 0.0, 0.0
+    sums = np.zeros((2, 2))  # plane, axis
+    for a, b in blocks:
+        planes = to_planes(features[:, max(0, a - 1) : b], "midside", lo, hi)  # one frame back: the time step across blocks
+        for p in range(2):
+            sums[p, 0] += np.abs(np.diff(planes[p], axis=0)).sum(dtype=np.float64)
+            sums[p, 1] += np.abs(np.diff(planes[p][a - max(0, a - 1) :], axis=1)).sum(dtype=np.float64)
+    means = sums / [(frames - 1) * bins, frames * (bins - 1)]
+    return float(means[0].sum()), float(means[1].sum())
 
 
 def to_planes(features: np.ndarray, layout: str, lo: float, hi: float) -> np.ndarray:

@@ -111,6 +111,22 @@ class FeatureExtractor(Component):
         """Frames produced for ``num_samples`` samples at ``sample_rate``."""
         return 1 + num_samples // self.hop_length
 
+    # Optional, for extractors whose frames are local (speecht5's are): the frame length in samples
+    # at ``sample_rate``. Setting it promises that, for mono input at ``sample_rate`` of n >
+    # frame_length // 2 samples, ``extract`` gives ``num_frames(n)`` frames and frame i depends only
+    # on the samples [i * hop - frame_length // 2, i * hop - frame_length // 2 + frame_length) of
+    # the input reflect-padded by frame_length // 2 at both ends (numpy's "reflect": x[-k] = x[k]),
+    # and that ``extract_frames`` computes frames from such a padded stretch. Pipeline.encode_file
+    # then analyses long files block by block while reading them (core/analysis.py), holding only
+    # the features whole. None (the default): encode_file reads each channel whole and calls extract.
+    frame_length: ClassVar[int | None] = None
+
+    def extract_frames(self, padded: np.ndarray) -> np.ndarray:
+        """Frame-local extractors only: float32 (frame_length + (n - 1) * hop_length,), a stretch of
+        the reflect-padded mono input at ``sample_rate`` → features float32 (n, n_bins) of the n
+        frames it holds, exactly as ``extract`` computes them."""
+        raise NotImplementedError(f"feature extractor '{self.name}' is not frame-local (frame_length is None)")
+
 
 @dataclass
 class DecodedImage:

@@ -48,15 +48,17 @@ def feature_range(features: np.ndarray, mode: str, fixed: tuple[float, float]) -
     return lo32, hi32
 
 
-def apply_floor(features: np.ndarray, floor_db: float | None, db_per_unit: float = 20.0) -> np.ndarray:
-    """features float32 (frames, bins) with every value below ``peak - floor_db`` raised to it.
+def apply_floor(features: np.ndarray, floor_db: float | None, db_per_unit: float = 20.0,
+                in_place: bool = False) -> np.ndarray:
+    """features float32 (frames, bins) with every value below ``peak - floor_db`` raised to it
+    (a new array, or ``features`` itself changed with ``in_place``).
 
     db_per_unit: decibels per feature unit (20 for log10 magnitudes such as speecht5's).
     None or inf: unchanged. An empty input is returned as is.
     """
     if floor_db is None or not np.isfinite(floor_db) or features.size == 0:
         return features
-    return np.maximum(features, np.float32(np.max(features) - floor_db / db_per_unit))
+    return np.maximum(features, np.float32(np.max(features) - floor_db / db_per_unit), out=features if in_place else None)
 
 
 def to_image(features: np.ndarray, lo: float, hi: float, bits: int, curve: float = 1.0) -> np.ndarray:
@@ -92,6 +94,26 @@ def fold(image: np.ndarray, width: int) -> np.ndarray:
     strips = -(-frames // width)
     padded = np.pad(image, ((0, 0), (0, strips * width - frames)), mode="edge")
     return np.ascontiguousarray(padded.reshape(bins, strips, width).transpose(1, 0, 2).reshape(strips * bins, width))
+
+
+def folded_image(block, frames: int, planes: int, bins: int, lo: float, hi: float, bits: int, curve: float,
+                 width: int) -> np.ndarray:
+    """The picture ``fold(concatenate([to_image(plane) for plane in planes]), width)`` would give,
+    made one time strip at a time, without a float copy of the whole features: ``block(start, stop)``
+    gives the planes of frames [start, stop) as float32 (planes, stop - start, bins)."""
+    strip = min(frames, width)
+    strips = -(-frames // strip) if frames else 1
+    image = np.empty((strips * planes * bins, strip), np.uint8 if bits == 8 else np.uint16)
+    for s in range(strips):
+        start = s * strip
+        stop = min(frames, start + strip)
+        part = block(start, stop)
+        for p in range(planes):
+            pixels = to_image(part[p], lo, hi, bits, curve)
+            rows = image[(s * planes + p) * bins : (s * planes + p + 1) * bins]
+            rows[:, : stop - start] = pixels
+            rows[:, stop - start :] = pixels[:, -1:]  # the last strip padded with its last frame
+    return image
 
 
 def unfold(image: np.ndarray, bins: int, frames: int) -> np.ndarray:

@@ -24,7 +24,8 @@ import numpy as np
 
 from . import channels as layouts
 from . import fileformat, mapping, ratecontrol
-from .audio import check_audio, read_mono
+from . import analysis
+from .audio import BlockReader, check_audio, read_mono
 from .errors import FormatError, InputError, PluginError, SpectrocodecError
 from .interfaces import FeatureExtractor, ImageCodec, Vocoder
 from .native import quiet_stderr
@@ -121,11 +122,12 @@ class Pipeline:
 
     def encode_file(self, path: str | os.PathLike) -> bytes:
         """An audio file (anything soundfile reads) → image file bytes, in bounded memory: the file is
-        read, downmixed and resampled to the extractor's rate block by block (audio.read_mono), so
-        only that mono signal and the features are held whole (~300 MB for an hour at 16 kHz; with
-        channels kept, the resampled channels and their features: ~300 MB per channel-hour).
-        The extractor is given mono audio at its own rate; for speecht5 the result is identical to
-        ``encode(*read_audio(path))``."""
+        read, downmixed (or not: channels kept) and resampled to the extractor's rate block by block
+        (audio.BlockReader). A frame-local extractor (``frame_length`` set, as speecht5) analyses
+        each block as it arrives (analysis.stream_features), so only the features are held whole
+        (~77 MB per channel-hour for speecht5), then mapped to the picture strip by strip; other
+        extractors get each channel whole (audio.read_mono: the resampled channels and their
+        features are held). For speecht5 the result equals ``encode(*read_audio(path))``."""
         codec, extractor = self._codec(), self._extractor()
         codec.check_bits(self.bits)  # refuse before any work
         count = None
@@ -139,15 +141,26 @@ class Pipeline:
             if count:
                 self._check_channels(count)
         planes = count or 1  # at most one strip per channel
-        mono, rate, num_samples, channels = read_mono(path, extractor.sample_rate, self.max_seconds(planes), self.channels == "mono")
-        if mono.ndim == 1:
-            features = extractor.extract(mono, extractor.sample_rate)
-        elif channels == 1:
-            features = extractor.extract(mono[:, 0], extractor.sample_rate)
-        else:  # one channel at a time: the features of all, and the samples, are held
-            features = np.stack([extractor.extract(mono[:, c], extractor.sample_rate) for c in range(channels)])
-        del mono
-        return self.encode_features(features, rate, num_samples, channels)
+        max_seconds = self.max_seconds(planes)
+        if extractor.frame_length is not None:
+            reader = BlockReader(path, extractor.sample_rate, max_seconds, self.channels == "mono")
+            longest = extractor.num_frames(int(max_seconds * extractor.sample_rate)) + 2
+            features = analysis.stream_features(reader, extractor, reader.width, min(extractor.num_frames(reader.estimate), longest))
+            rate, num_samples, channels = reader.rate_in, reader.total, reader.channels
+            if len(features) == 1:
+                features = features[0]
+        else:
+            mono, rate, num_samples, channels = read_mono(path, extractor.sample_rate, max_seconds, self.channels == "mono")
+            if mono.ndim == 1:
+                features = extractor.extract(mono, extractor.sample_rate)
+            elif channels == 1:
+                features = extractor.extract(mono[:, 0], extractor.sample_rate)
+            else:  # one channel at a time: the features of all, and the samples, are held
+                features = np.stack([extractor.extract(mono[:, c], extractor.sample_rate) for c in range(channels)])
+            del mono
+        held = [features]
+        del features  # held's is the only reference: _encode frees the features once they are pixels
+        return self._encode(held, rate, num_samples, channels, owned=True)
 
     def max_seconds(self, planes: int = 1) -> float:
         """The longest audio one file of this pipeline's codec can hold: the decoder refuses
@@ -163,10 +176,16 @@ class Pipeline:
         to keep channels → image file bytes. sample_rate, num_samples, channels describe the
         original audio (stored in the metadata; with 2-D features, ``channels`` is the count that
         was downmixed)."""
+        return self._encode([features], sample_rate, num_samples, channels, owned=False)
+
+    def _encode(self, held: list, sample_rate: int, num_samples: int, channels: int, owned: bool) -> bytes:
+        """encode_features of ``held.pop()``; ``owned``: the caller keeps no other reference, so the
+        floor is applied in place and the features are freed before the codec runs."""
         codec, extractor = self._codec(), self._extractor()
         codec.check_bits(self.bits)
         if self.bitrate is not None:
             ratecontrol.check_bitrate(self.bitrate, codec)
+        features = held.pop()
         lossy = codec.lossy and not codec.params.get("lossless") and (codec.params.get("quality") or 0) < codec.quality_range[1]
         # the floor and the curve (docs/quality.md) are for lossy single-plane files; lossless files
         # stay linear and unfloored (pixels = features), and so do kept channels (3-D features),
@@ -174,7 +193,7 @@ class Pipeline:
         perceptual = lossy and features.ndim == 2
         curve = self.curve if perceptual else 1.0
         if perceptual:
-            features = mapping.apply_floor(features, self.floor_db, getattr(extractor, "db_per_unit", 20.0))
+            features = mapping.apply_floor(features, self.floor_db, getattr(extractor, "db_per_unit", 20.0), in_place=owned)
         lo, hi = mapping.feature_range(features, self.range_mode, extractor.fixed_range)
         lo, hi = fileformat.storable_range(lo, hi)  # quantise with exactly what the file stores
         layout = "mono"
@@ -189,15 +208,24 @@ class Pipeline:
             num_samples=int(num_samples), channels=int(channels), feature=extractor.get_config(), layout=layout,
             curve=curve,
         )
-        planes = layouts.to_planes(features, layout, lo, hi) if features.ndim == 3 else [features]
-        pictures = [mapping.to_image(plane, lo, hi, self.bits, header.curve) for plane in planes]
-        image = mapping.fold(pictures[0] if len(pictures) == 1 else np.concatenate(pictures), codec.max_width)
-        if image.size > _max_encode_pixels(codec):  # never write a file that our own decoder (or encoder) would refuse
-            hours = _max_encode_pixels(codec) / (extractor.n_bins * len(planes)) * extractor.hop_length / extractor.sample_rate / 3600
-            raise InputError(f"the audio is too long for one {codec.name} file ({planes[0].shape[0]} frames"
-                             f"{f' x {len(planes)} channel strips' if len(planes) > 1 else ''}; "
+        frames = features.shape[-2]
+        planes = layouts.plane_count(layout, channels) if features.ndim == 3 else 1
+        width = min(frames, codec.max_width)
+        if -(-frames // width) * planes * extractor.n_bins * width > _max_encode_pixels(codec):  # never write a file that our own decoder (or encoder) would refuse
+            hours = _max_encode_pixels(codec) / (extractor.n_bins * planes) * extractor.hop_length / extractor.sample_rate / 3600
+            raise InputError(f"the audio is too long for one {codec.name} file ({frames} frames"
+                             f"{f' x {planes} channel strips' if planes > 1 else ''}; "
                              f"at most {_max_encode_pixels(codec)} pixels, about {hours:.1f} h); split it into shorter files")
-        codec.strip_height = extractor.n_bins * len(planes)  # where a tiling codec may cut
+        if features.ndim == 3:
+            def block(start: int, stop: int, features=features) -> np.ndarray:
+                return layouts.to_planes(features[:, start:stop], layout, lo, hi)
+        else:
+            def block(start: int, stop: int, features=features) -> np.ndarray:
+                return features[None, start:stop]
+        # the picture is made strip by strip, with no float copy of the whole features
+        image = mapping.folded_image(block, frames, planes, extractor.n_bins, lo, hi, self.bits, header.curve, codec.max_width)
+        del features, block
+        codec.strip_height = extractor.n_bins * planes  # where a tiling codec may cut
         if self.bitrate is None:
             return codec.encode(image, self.bits, fileformat.pack(header))
 
