@@ -20,6 +20,10 @@ to show that reading and resampling are streamed. Steps per duration:
 - decode: ``spectrocodec decode out.avif -o out.wav --vocoder VOCODER -q`` (skipped, with the
   reason, when that vocoder is not installed).
 
+``--steps`` picks steps (encode, info, stub, vocoder; default all). ``--tile-sweep PIXELS,...``
+measures the AVIF grid instead: the longest duration encoded at ``--bitrate`` (default 2.8 kbps)
+with ``--param tile_pixels=N`` for each N (peak RSS, file size, tiles), the cost of tiling.
+
 Writes a Markdown table to stdout and JSON to ``--out`` (default bench-out/memory.json).
 """
 
@@ -116,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stereo44k", action="store_true", help="also a 44.1 kHz stereo file of the longest duration")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds one step may take")
     parser.add_argument("--out", default=str(ROOT / "bench-out" / "memory.json"))
+    parser.add_argument("--stereo-only", action="store_true", help="with --stereo44k: skip the 16 kHz mono inputs")
+    parser.add_argument("--steps", default="encode,info,stub,vocoder", help="comma-separated: encode, info, stub, vocoder")
+    parser.add_argument("--tile-sweep", default="", help="comma-separated AVIF tile_pixels budgets to compare (see above)")
+    parser.add_argument("--bitrate", default="2.8", help="kbps for --tile-sweep")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("command", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -132,9 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # not installed or cannot run here
             vocoder_reason = " ".join(str(exc).split())
     cli = [sys.executable, "-m", "spectrocodec"]
+    if args.tile_sweep:
+        return tile_sweep(args, cli)
     inputs = [(float(s), 16000, 1) for s in args.durations.split(",")]
     if args.stereo44k:
-        inputs.append((max(s for s, _, _ in inputs), 44100, 2))
+        inputs = ([] if args.stereo_only else inputs) + [(max(s for s, _, _ in inputs), 44100, 2)]
     rows = []
     with tempfile.TemporaryDirectory(prefix="spectrocodec-mem-") as tmp:
         for seconds, rate, channels in inputs:
@@ -148,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.vocoder != "none":
                 steps.append((f"decode ({args.vocoder})", cli + ["decode", str(avif), "-o", str(out), "--force", "-q",
                                                                "--vocoder", args.vocoder, "--device", "cpu"]))
+            wanted = {"encode": "encode", "info": "info", "decode (stub vocoder)": "stub"}
+            steps = [(step, command) for step, command in steps if wanted.get(step, "vocoder") in args.steps.split(",")]
             for step, command in steps:
                 if step == f"decode ({args.vocoder})" and vocoder_reason:
                     row = {"rc": None, "seconds": None, "peak_mb": None, "stderr": f"skipped: {vocoder_reason}"}
@@ -172,6 +184,40 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {row['input']} | {row['step']} | {peak} | {wall} | {row['rc'] if row['rc'] is not None else row['stderr']} |")
     print(f"\nmachine: {machine}")
     return 0 if all(r["rc"] in (0, None) for r in rows) else 1
+
+
+def tile_sweep(args: argparse.Namespace, cli: list[str]) -> int:
+    """The longest duration, mono 16 kHz speech, encoded at ``args.bitrate`` kbps with each
+    tile_pixels budget: peak RSS, wall time, bytes, tiles (Markdown to stdout, JSON to --out)."""
+    from spectrocodec.core.pipeline import Pipeline
+    from spectrocodec.kit import avifbox
+
+    seconds = max(float(s) for s in args.durations.split(","))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="spectrocodec-tiles-") as tmp:
+        wav, avif = Path(tmp) / "in.wav", Path(tmp) / "out.avif"
+        make_wav(wav, seconds)
+        for budget in args.tile_sweep.split(","):
+            rate = ["--bitrate", args.bitrate] if args.bitrate != "none" else []  # none: the default quality
+            row = measure(cli + ["encode", str(wav), "-o", str(avif), "--force", "-q", *rate,
+                                 "--param", f"tile_pixels={int(float(budget))}"], args.timeout)
+            data = avif.read_bytes() if avif.exists() and row["rc"] == 0 else b""
+            grid = avifbox.grid_of(data) if data else None
+            quality = Pipeline().read(data, features=False).header.quality if data else None
+            row.update(input=f"{label(seconds)} speech, 16 kHz mono", tile_pixels=int(float(budget)), bytes=len(data),
+                       tiles=grid.rows if grid else 1, quality=quality)
+            rows.append(row)
+            print(f"tile_pixels {budget}: peak {row['peak_mb']} MB, {row['seconds']} s, {len(data)} B, {row['tiles']} tiles, quality {quality}",
+                  file=sys.stderr, flush=True)
+            avif.unlink(missing_ok=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"rows": rows}, indent=2))
+    base = next((r["bytes"] for r in rows if r["tiles"] == 1 and r["bytes"]), None)
+    print(f"| tile_pixels | tiles | quality | bytes ({args.bitrate} kbps) | vs one image | peak RSS | wall time |\n|---|---|---|---|---|---|---|")
+    for row in rows:
+        cost = f"{(row['bytes'] / base - 1) * 100:+.2f} %" if base and row["bytes"] else "n/a"
+        print(f"| {row['tile_pixels']} | {row['tiles']} | {row['quality']} | {row['bytes']} | {cost} | {row['peak_mb']:.0f} MB | {row['seconds']:.1f} s |")
+    return 0 if all(r["rc"] == 0 for r in rows) else 1
 
 
 def _cpus() -> int:

@@ -8,7 +8,9 @@ hostile grids are refused before decoding; the compact container refuses a grid.
 from __future__ import annotations
 
 import io
+import shutil
 import struct
+import subprocess
 
 import imagecodecs
 import numpy as np
@@ -116,3 +118,16 @@ def test_cli_info_on_a_grid(tmp_path):
     result = run_cli("info", path)
     assert result.returncode == 0, result.stderr
     assert "240" in result.stdout and "64" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("avifdec") is None, reason="avifdec is not installed (apt-get install libavif-bin)")
+def test_strict_avifdec_reads_a_grid_to_the_same_pixels(tmp_path):
+    data = _grid_file(3.0)
+    (tmp_path / "g.avif").write_bytes(data)
+    result = subprocess.run(["avifdec", "--depth", "16", tmp_path / "g.avif", tmp_path / "g.png"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr  # strict by default
+    png = imagecodecs.png_decode((tmp_path / "g.png").read_bytes())
+    png = png[:, :, 0] if png.ndim == 3 else png
+    ours = imagecodecs.avif_decode(data)
+    assert png.shape[:2] == (240, 64)
+    assert np.abs(png.astype(np.int64) / 65535 - ours / 1023).max() < 1e-3  # the same 10-bit values, rescaled to 16 bits

@@ -105,14 +105,18 @@ def to_planes(features: np.ndarray, layout: str, lo: float, hi: float) -> np.nda
     return features
 
 
-def from_planes(planes: np.ndarray, layout: str, lo: float, hi: float) -> np.ndarray:
+def from_planes(planes: np.ndarray, layout: str, lo: float, hi: float, in_place: bool = False) -> np.ndarray:
     """Inverse of to_planes: planes float32 (planes, frames, bins) → channel features
-    (channels, frames, bins); ``mono`` and ``copies`` give their one plane (the caller repeats it)."""
+    (channels, frames, bins); ``mono`` and ``copies`` give their one plane (the caller repeats it).
+    ``in_place``: midside is undone in ``planes`` itself, CHOOSE_BLOCK frames at a time (no copy)."""
     if layout == "midside":
         if len(planes) != 2:
             raise FormatError(f"a midside picture holds 2 planes, not {len(planes)}; the file is damaged")
-        mid, side = planes
-        side = side - np.float32((lo + hi) / 2)
-        out = np.stack([mid + side, mid - side])
-        return np.clip(out, np.float32(lo), np.float32(hi), out=out)
+        out = planes if in_place else np.empty_like(planes, dtype=np.float32)
+        for a in range(0, planes.shape[1], CHOOSE_BLOCK):
+            mid, side = planes[:, a : a + CHOOSE_BLOCK]
+            side = side - np.float32((lo + hi) / 2)
+            block = np.stack([mid + side, mid - side])
+            out[:, a : a + CHOOSE_BLOCK] = np.clip(block, np.float32(lo), np.float32(hi), out=block)
+        return out
     return planes

@@ -116,6 +116,23 @@ def folded_image(block, frames: int, planes: int, bins: int, lo: float, hi: floa
     return image
 
 
+def image_features(image: np.ndarray, bins: int, planes: int, frames: int, lo: float, hi: float, bits: int,
+                   curve: float = 1.0) -> np.ndarray:
+    """A folded picture (strips * planes * bins, width) → features float32 (planes, frames, bins):
+    ``from_image`` of each plane of ``unfold(image, planes * bins, frames)``, made one strip at a
+    time (no unfolded copy). A one-strip picture gives ``width`` frames whatever ``frames`` says."""
+    height, width = image.shape
+    strips = height // (planes * bins)
+    frames = width if strips == 1 else frames
+    out = np.empty((planes, frames, bins), np.float32)
+    for s in range(strips):
+        start, stop = s * width, min(frames, (s + 1) * width)
+        for p in range(planes if start < stop else 0):
+            top = (s * planes + p) * bins
+            out[p, start:stop] = from_image(image[top : top + bins, : stop - start], lo, hi, bits, curve)
+    return out
+
+
 def unfold(image: np.ndarray, bins: int, frames: int) -> np.ndarray:
     """Inverse of fold: (strips * bins, width) → (bins, frames)."""
     height, width = image.shape

@@ -275,17 +275,18 @@ class Pipeline:
                 raise FormatError(f"metadata says {header.num_samples} samples ({frames} frames) but the image holds {strips} x {width} frames; the file is damaged")
         if not features:
             return Decoded(None, header, codec_cls, legacy, width, height)  # type: ignore[arg-type]
-        if not legacy and strips > 1:
-            image = mapping.unfold(image, bins, frames)
+        # unfolded and mapped strip by strip into one float32 (planes, frames, bins) array: no
+        # unfolded copy of the picture, no per-plane copies of the features
+        del decoded
+        planes_out = mapping.image_features(image, extractor.n_bins, planes, frames if not legacy else width,
+                                            header.lo, header.hi, header.bits, header.curve)
+        del image
         if planes == 1:
-            features = mapping.from_image(image, header.lo, header.hi, header.bits, header.curve)
+            features = planes_out[0]
             if header.layout == "copies":  # a read-only view: every channel the same plane
                 features = np.broadcast_to(features, (header.channels, *features.shape))
         else:
-            n = extractor.n_bins
-            features = layouts.from_planes(
-                np.stack([mapping.from_image(image[p * n : (p + 1) * n], header.lo, header.hi, header.bits, header.curve) for p in range(planes)]),
-                header.layout, header.lo, header.hi)
+            features = layouts.from_planes(planes_out, header.layout, header.lo, header.hi, in_place=True)
         return Decoded(features, header, codec_cls, legacy, width, height)
 
     def _extractor_for(self, header: fileformat.Header) -> FeatureExtractor:
