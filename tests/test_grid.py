@@ -131,3 +131,18 @@ def test_strict_avifdec_reads_a_grid_to_the_same_pixels(tmp_path):
     ours = imagecodecs.avif_decode(data)
     assert png.shape[:2] == (240, 64)
     assert np.abs(png.astype(np.int64) / 65535 - ours / 1023).max() < 1e-3  # the same 10-bit values, rescaled to 16 bits
+
+
+def test_the_pillow_backend_writes_grids_too():
+    from spectrocodec_plugins.avif_pillow import PillowAvifCodec
+
+    if PillowAvifCodec.unavailable():
+        pytest.skip(PillowAvifCodec.unavailable())
+
+    class NarrowPillow(PillowAvifCodec):
+        max_width = 64
+
+    pipe = Pipeline(codec=NarrowPillow(tile_pixels=80 * 64 * 2), bits=8, vocoder=StubVocoder())
+    data = pipe.encode(tone(3.0), 16000)
+    assert avifbox.grid_of(data).rows == 2
+    assert pipe.read(data).features.shape == (188, 80)

@@ -82,7 +82,7 @@ class AvifCodec(Codec):
             return avifbox.wrap(self._encode(image, bits, speed), metadata, self.params["container"])
         if self.params["container"] == "compact":
             raise InputError(f"a {image.shape[1]} x {image.shape[0]} picture is stored as an AVIF grid, which the compact "
-                             f"container cannot hold; use --param container=standard or shorter audio")
+                             f"container cannot hold; use --container standard or shorter audio")
         tiles = []
         for top in range(0, image.shape[0], rows):  # libaom holds one band at a time
             band = image[top : top + rows]

@@ -47,16 +47,18 @@ class PillowAvifCodec(AvifCodec):
             pass
         return "this Pillow has no AVIF support (Pillow >= 11.2 built with libavif is needed)"
 
-    def write(self, image, bits, metadata):
+    def _encode(self, image, bits, speed):
+        """uint8 (height, width) → libavif's file of it (AvifCodec.write makes the container, and
+        the grid of bands for a large picture)."""
         from PIL import Image
 
         quality = 100 if self.params["lossless"] else int(round(float(self.params["quality"])))
         out = io.BytesIO()
-        Image.fromarray(image, "L").save(
+        Image.fromarray(np.ascontiguousarray(image), "L").save(
             out, format="AVIF", quality=quality, subsampling="4:0:0", range="full",
-            speed=self.speed(image.size), max_threads=int(self.params["threads"]),
+            speed=speed, max_threads=int(self.params["threads"]),
         )
-        return avifbox.wrap(out.getvalue(), metadata, self.params["container"])
+        return out.getvalue()
 
     def read(self, data):
         from PIL import Image

@@ -352,7 +352,7 @@ def _probe(codec: ImageCodec, data: bytes):
 
 def _max_encode_pixels(codec: ImageCodec) -> int:
     """The largest image the codec writes: ``max_encode_pixels`` where its encoder has a lower
-    limit than its decoder (libaom fails on AVIF from ~13.6 h of audio), else ``max_pixels``."""
+    limit than its decoder (no built-in codec has one since AVIF writes grids), else ``max_pixels``."""
     return min(codec.max_pixels, getattr(codec, "max_encode_pixels", codec.max_pixels))
 
 
