@@ -196,7 +196,8 @@ def decode_file(source: str, output: str, settings: dict) -> dict:
     from ..core.audio import write_wav
 
     result = api.decode_audio(source, settings["vocoder"], settings["device"], settings["rate"],
-                              settings["weights"], make=cached_vocoder, resample_now=False, **settings["params"])
+                              settings["weights"], make=cached_vocoder, resample_now=False, spool=True,
+                              **settings["params"])
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     write_wav(output, result.waveform, result.rate, force=settings["force"], rate_out=result.target)  # resampled block by block
     voc = result.vocoder

@@ -200,7 +200,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     say = None if args.quiet else (lambda text: print(text, file=sys.stderr))
     start = time.monotonic()
     result = api.decode_audio(args.input, args.vocoder, args.device, rate, args.vocoder_weights,
-                              on_note=say, resample_now=False, **parse_params(args.param))
+                              on_note=say, resample_now=False, spool=True, **parse_params(args.param))
     voc = result.vocoder
     verbose(args, f"vocoder {json.dumps(voc.get_config(), default=str)}: {len(result.waveform) / result.rate:.2f} s in {time.monotonic() - start:.2f} s")
     if result.legacy:

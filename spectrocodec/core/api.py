@@ -160,7 +160,7 @@ def read_features(data: bytes | str | os.PathLike) -> Decoded:
 class Decoding:
     """What decode_audio gives: the waveform and what made it."""
 
-    waveform: np.ndarray  # float32 (samples,)
+    waveform: np.ndarray  # float32 (samples,) or (samples, channels); with spool=True maybe a SpooledWaveform
     rate: int  # Hz
     vocoder: Vocoder
     note: str  # which vocoder "auto" chose and why, or ""
@@ -172,7 +172,7 @@ def decode_audio(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", 
                  rate: str | int | None = "model", weights: str | None = None,
                  make: Callable[..., tuple[Vocoder, str]] | None = None,
                  on_note: Callable[[str], None] | None = None, resample_now: bool = True,
-                 **vocoder_params: Any) -> Decoding:
+                 spool: bool = False, **vocoder_params: Any) -> Decoding:
     """The one decode path (``decode``, ``spectrocodec decode`` and folders use it): encoded bytes
     or a path → features → vocoder → waveform at ``rate``: "model" or None (the vocoder's,
     16000 Hz for speecht5), "original" (the input's rate, from the header) or a rate in Hz.
@@ -180,7 +180,9 @@ def decode_audio(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", 
     ``on_note`` is told which vocoder "auto" chose before the (slow) vocoding starts.
     ``resample_now=False``: the waveform stays at the vocoder's rate and ``target`` says the rate
     asked for, so that the writer resamples block by block (``write_wav(..., rate_out=target)``:
-    bounded memory for ``--rate 384000`` on hours of audio)."""
+    bounded memory for ``--rate 384000`` on hours of audio). ``spool=True`` (with
+    ``resample_now=False``): a multichannel waveform is a spool.SpooledWaveform on disk, written
+    channel by channel as they are vocoded, for write_wav to read back in blocks."""
     rate = check_rate_arg(rate)  # refused before any work
     pipe = Pipeline()
     decoded = pipe.read(read_bytes(data))
@@ -189,7 +191,7 @@ def decode_audio(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", 
     if note and on_note:
         on_note(note)
     pipe.vocoder = voc
-    waveform, out_rate = pipe.vocode(decoded)
+    waveform, out_rate = pipe.vocode(decoded, spool=spool and not resample_now)
     legacy = decoded.legacy
     del decoded  # the features: not needed while resampling
     target = None

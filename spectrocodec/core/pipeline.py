@@ -30,6 +30,7 @@ from .errors import FormatError, InputError, PluginError, SpectrocodecError
 from .interfaces import FeatureExtractor, ImageCodec, Vocoder
 from .native import quiet_stderr
 from .registry import Registry
+from .spool import SpooledWaveform
 
 
 DEFAULT_CURVE = 2.5  # companding exponent of new files (mapping.py; docs/quality.md)
@@ -299,12 +300,14 @@ class Pipeline:
         trimmed to the original duration."""
         return self.vocode(self.read(data))
 
-    def vocode(self, decoded: Decoded) -> tuple[np.ndarray, int]:
+    def vocode(self, decoded: Decoded, spool: bool = False) -> tuple[np.ndarray, int]:
         """What ``read`` returned → (waveform float32 (samples,), or (samples, channels) for a
         multichannel layout, sample rate in Hz), trimmed to the original duration; lets a caller
         choose the vocoder from the header without decoding twice. Channels are vocoded with
         ``vocode_batch`` in groups of at most VOCODE_BATCH_FRAMES frames (one model, bounded memory);
-        the output is filled group by group."""
+        the output is filled group by group. ``spool=True``: a multichannel output is a
+        spool.SpooledWaveform on disk, each channel written as soon as it is vocoded (for writers:
+        write_wav reads it back in blocks), so the channels are never all held."""
         extractor = self._extractor_for(decoded.header)
         vocoder = self.vocoder_for(extractor.name)
         header, features = decoded.header, decoded.features
@@ -313,17 +316,27 @@ class Pipeline:
             return self._checked(vocoder, vocoder.vocode(features), header, length), extractor.sample_rate
         if header.layout == "copies":  # one plane: vocoded once, repeated
             mono = self._checked(vocoder, vocoder.vocode(features[0].copy()), header, length)
+            if spool:
+                out = SpooledWaveform(length, header.channels)
+                for c in range(header.channels):
+                    out.write_channel(c, mono)
+                return out, extractor.sample_rate  # type: ignore[return-value]
             return np.repeat(mono[:, None], header.channels, axis=1), extractor.sample_rate
-        out = np.empty((length, len(features)), np.float32)
+        out = SpooledWaveform(length, len(features)) if spool else np.empty((length, len(features)), np.float32)
         group = max(1, VOCODE_BATCH_FRAMES // max(1, features.shape[1]))
         for start in range(0, len(features), group):
             for c, waveform in enumerate(vocoder.vocode_batch(list(features[start : start + group])), start):
-                out[:, c] = self._checked(vocoder, waveform, header, length)
-        return out, extractor.sample_rate
+                waveform = self._checked(vocoder, waveform, header, length)
+                if spool:
+                    out.write_channel(c, waveform)  # type: ignore[union-attr]
+                else:
+                    out[:, c] = waveform  # type: ignore[index]
+                del waveform
+        return out, extractor.sample_rate  # type: ignore[return-value]
 
     @staticmethod
     def _checked(vocoder: Vocoder, waveform: np.ndarray, header: fileformat.Header, length: int) -> np.ndarray:
-        if not np.isfinite(waveform).all():
+        if not all(np.isfinite(waveform[a : a + (1 << 20)]).all() for a in range(0, len(waveform), 1 << 20)):  # no waveform-sized mask
             raise FormatError(f"vocoder '{vocoder.name}' produced NaN or infinite samples from this file's features "
                               f"(range [{header.lo:g}, {header.hi:g}]); the file is damaged or lies about its range")
         return fit_length(waveform, length)

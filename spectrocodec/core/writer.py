@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import InputError, OutputError
 from .files import atomic_output, is_stdio, shown
+from .spool import GAIN_SAMPLE, SpooledWaveform
 
 KNEE = 0.9  # the limiter leaves samples below this untouched (-0.9 dBFS)
 BLOCK = 1 << 18  # samples per channel resampled and written at once
@@ -63,11 +64,17 @@ def headroom_gain(waveform: np.ndarray) -> float:
     (judged on at most ~1 M evenly spaced samples: no copy of a long file)."""
     if waveform.size == 0:
         return 1.0
-    peak = float(max(np.max(waveform), -np.min(waveform)))
+    if isinstance(waveform, SpooledWaveform):  # the same peak and sample, gathered as it was spooled
+        peak = waveform.peak
+        sample = np.concatenate(waveform.sample) if waveform.sample else np.zeros(1, np.float32)
+    else:
+        peak = float(max(np.max(waveform), -np.min(waveform)))
+        sample = None
     if peak <= 1.0:
         return 1.0
-    flat = waveform.reshape(-1)
-    sample = np.abs(flat[:: max(1, flat.size // (1 << 20))])
+    if sample is None:
+        flat = waveform.reshape(-1)
+        sample = np.abs(flat[:: max(1, flat.size // GAIN_SAMPLE)])
     return float(min(1.0, 1.0 / max(float(np.percentile(sample, 99.99)), 1e-12)))
 
 
@@ -84,15 +91,17 @@ def limit(block: np.ndarray, gain: float) -> np.ndarray:
 
 def write_audio(path: str | os.PathLike, waveform: np.ndarray, sample_rate: int, force: bool = False,
                 rate_out: int | None = None) -> float:
-    """float32 (samples,) or (samples, channels) at ``sample_rate`` Hz → an audio file (format from
+    """float32 (samples,) or (samples, channels) (or a core/spool.SpooledWaveform, read back in
+    blocks: the same file) at ``sample_rate`` Hz → an audio file (format from
     the extension), resampled to ``rate_out`` if given, with headroom instead of clipping; written
     atomically (``-``: standard output). Returns the gain applied (1.0: none)."""
     import soundfile as sf
 
     fmt, subtype = audio_format(path)
-    waveform = np.asarray(waveform, dtype=np.float32)
-    if waveform.ndim != 2:
-        waveform = waveform.reshape(-1, 1)
+    if not isinstance(waveform, SpooledWaveform):  # a spooled one is read back block by block
+        waveform = np.asarray(waveform, dtype=np.float32)
+        if waveform.ndim != 2:
+            waveform = waveform.reshape(-1, 1)
     rate = int(rate_out or sample_rate)
     if subtype == "OPUS" and rate not in OPUS_RATES:
         raise InputError(f"Opus files are {', '.join(map(str, OPUS_RATES))} Hz, not {rate} Hz; add --rate 48000 or use .ogg")
