@@ -44,7 +44,7 @@ from spectrocodec import hookimpl
 from spectrocodec.errors import PluginError
 from spectrocodec.interfaces import Vocoder
 
-from .speecht5 import HOP, N_FFT, N_MELS, SAMPLE_RATE, mel_filters
+from .speecht5 import HOP, N_FFT, N_MELS, SAMPLE_RATE, hann_window, mel_filters
 
 INIT_STEPS = 3  # multiplicative updates of the starting magnitude before Griffin-Lim
 CONTEXT = 64  # frames of context on each side of a chunk; edge effects fade within ~16 frames
@@ -68,10 +68,9 @@ def tables() -> dict[str, np.ndarray]:
     filters = mel_filters()  # float64 (513, 80)
     weights = filters.sum(axis=1, keepdims=True)
     spread = np.divide(filters, weights, out=np.zeros_like(filters), where=weights > 0)
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)
     as_float32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
     return {"to_mel": as_float32(filters), "spread": as_float32(spread.T), "pinv": as_float32(np.linalg.pinv(filters)),
-            "window": as_float32(window)}
+            "window": as_float32(hann_window())}
 
 
 class Arrays:

@@ -59,7 +59,8 @@ def mel_filters() -> np.ndarray:
 
 
 @lru_cache(maxsize=None)
-def _window() -> np.ndarray:
+def hann_window() -> np.ndarray:
+    """The periodic Hann window of N_FFT samples, float64 (1024,), as the features use it."""
     return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float64)
 
 
@@ -76,7 +77,7 @@ def log_mel(samples: np.ndarray) -> np.ndarray:
     elif len(samples) <= pad or n_frames <= BLOCK_FRAMES:  # numpy reflects repeatedly when len <= pad
         padded = np.pad(samples.astype(np.float64), pad, mode="reflect")  # centred frames, as transformers does
     filters = mel_filters()
-    window = _window()
+    window = hann_window()
     out = np.empty((n_frames, N_MELS), dtype=np.float32)
     for start in range(0, n_frames, BLOCK_FRAMES):
         stop = min(n_frames, start + BLOCK_FRAMES)
