@@ -5,6 +5,7 @@
     python benchmarks/bench_griffinlim.py --hour          # also 1 hour of speech in a fresh process (minutes)
     python benchmarks/bench_griffinlim.py --json out.json
     python benchmarks/bench_griffinlim.py --coded         # only: iterations at ~2.8 kbps + 330 s whole-process decode
+    python benchmarks/bench_griffinlim.py --coded --baseline old_griffinlim.py   # ... beside another version
 
 ``--coded`` is what decides the defaults: read speech through a real codec at ~2.8 kbps (avif, the
 quality chosen per file as the one whose bitrate is nearest 2.8 kbps), decoded features →
@@ -12,7 +13,10 @@ vocoder → PESQ-WB against the original, over iterations; files: the two corpus
 (never trained or tuned on alone) and the 6 LibriSpeech/VCTK files of train/. Then the
 whole-process decode (``python -m spectrocodec decode``) of 330 s of speech (train/ + speech/,
 concatenated, repeated to 330 s, encoded at ~2.8 kbps), its wall time and the child process's CPU
-time (user + sys), with 1 worker and with the default (one per core).
+time (user + sys): the default decoder (no --vocoder), griffinlim by name with the default workers
+(one per core) and with 1 worker. ``--baseline FILE`` (e.g. the output of ``git show
+de2e9b5:plugins/spectrocodec_plugins/griffinlim.py``) adds the same rows for that version of the
+plugin: on the same coded features, and whole-process runs alternated with the installed one.
 
 Copy synthesis: the log-mel features of the original audio (spectrocodec_plugins.speecht5, no image
 codec) → vocoder → PESQ-WB (``pesq(16000, ref, deg, "wb")``) and STOI against the original, the
@@ -86,43 +90,40 @@ def timed(fn, reps: int):
 def variant(features: np.ndarray, audio: np.ndarray, kind: str, iterations: int = 64, momentum: float = 0.9,
             init_steps: int = 100) -> np.ndarray:
     """The ablations (see the module docstring): features (frames, 80) → waveform (frames * 256,)."""
-    import torch
-
     from spectrocodec_plugins import griffinlim as G
 
-    ops = G._operators("cpu")
+    ops = G.Arrays()
     frames = len(features)
-    window = ops["window"]
-    envelope = G.overlap_envelope(frames, window)
-    with torch.inference_mode():
-        mel = torch.pow(10.0, torch.from_numpy(features))
-        padded = torch.from_numpy(np.pad(audio, (0, max(0, frames * HOP - len(audio))))[: frames * HOP])
-        true = G.stft(padded, frames, window).abs()  # (frames, 513), the features' own STFT
+    envelope = G.overlap_envelope(frames, ops)
+    with ops.session():
+        mel = 10.0 ** ops.asarray(features)
+        padded = ops.asarray(np.pad(audio, (0, max(0, frames * HOP - len(audio))))[: frames * HOP])
+        true = ops.abs(G.stft(padded, frames, ops))  # (frames, 513), the features' own STFT
         if kind == "oracle":
             fixed = true
         else:
-            fixed = (mel @ ops["pinv"]).clamp_min(0.0)
+            fixed = ops.clamp_min(mel @ ops.tables["pinv"], 0.0)
             for _ in range(init_steps if kind == "fixed NNLS" else 0):
                 fixed = fixed * G.mel_gain(fixed, mel, ops)
-        in_band = ops["spread"].sum(0) > 0  # (513,)
-        spectrum = fixed.to(torch.complex64)
-        previous = torch.zeros_like(spectrum)
+        in_band = ops.tables["spread"].sum(0) > 0  # (513,)
+        spectrum = ops.complex(fixed)
+        previous = ops.zeros_like(spectrum)
         for _ in range(iterations):
-            consistent = G.stft(G.istft(spectrum, window, envelope), frames, window)
+            consistent = G.stft(G.istft(spectrum, envelope, ops), frames, ops)
             spectrum = consistent + momentum * (consistent - previous)
             previous = consistent
-            current = spectrum.abs()
+            current = ops.abs(spectrum)
             if kind in ("oracle", "fixed pinv", "fixed NNLS"):
                 target = fixed
             else:
                 target = current * G.mel_gain(current, mel, ops)
                 if kind == "refit, out-of-band free":
-                    target[:, ~in_band] = consistent.abs()[:, ~in_band]
+                    target[:, ~in_band] = ops.abs(consistent)[:, ~in_band]
                 elif kind == "refit + true < 80 Hz":
-                    low = ~in_band & (torch.arange(513) < 100)
+                    low = ~in_band & (np.arange(513) < 100)
                     target[:, low] = true[:, low]
-            spectrum = spectrum * (target / current.clamp_min(1e-30))
-        return G.istft(spectrum, window, envelope).numpy()
+            spectrum = spectrum * (target / np.maximum(current, 1e-30))
+        return G.istft(spectrum, envelope, ops)
 
 
 def report(rows: list[dict], label: str, scores: list[tuple[float, float]], wall: float | None = None,
@@ -170,15 +171,13 @@ def ablations(data, quick: bool) -> list[dict]:
 
 def threads_and_chunks(data, reps: int) -> list[dict]:
     """Speed on 1 and 2 threads for the 14.8 s file; chunked vs single pass on both files."""
-    import torch
-
     from spectrocodec_plugins.griffinlim import GriffinLimVocoder, chunk_bounds
 
     rows: list[dict] = []
     name, audio, features = data[0]
     seconds = len(audio) / RATE
     print(f"speed on {name} ({seconds:.1f} s), default settings (64 iterations):")
-    for threads in sorted({1, 2, torch.get_num_threads()}):
+    for threads in (1, 2):
         vocoder = GriffinLimVocoder(device="cpu", threads=threads)
         wave, wall, cpu = timed(lambda: vocoder.vocode(features), reps)
         print(f"  threads={threads}: {seconds / wall:6.1f}× real time (wall {wall:5.2f} s, cpu {cpu:5.2f} s)", flush=True)
@@ -254,11 +253,23 @@ def encode_near(audio: np.ndarray, kbps: float = TARGET_KBPS) -> tuple[bytes, fl
     return best
 
 
-def coded(iterations_list: list[int], reps: int) -> list[dict]:
-    """PESQ-WB/STOI of griffinlim on speech coded at ~2.8 kbps, over iterations."""
+def load_baseline(path: str):
+    """Another version of the plugin (e.g. ``git show de2e9b5:plugins/spectrocodec_plugins/griffinlim.py``)
+    loaded as a module beside the installed plugins, for before/after rows."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("spectrocodec_plugins.baseline_griffinlim", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def coded(iterations_list: list[int], reps: int, baseline: str | None = None) -> list[dict]:
+    """PESQ-WB/STOI of griffinlim on speech coded at ~2.8 kbps, over iterations (and of ``baseline``'s,
+    a griffinlim.py file, on the same coded files)."""
     from spectrocodec.core import api
     from spectrocodec.core.audio import read_mono
-    from spectrocodec_plugins.griffinlim import GriffinLimVocoder
+    from spectrocodec_plugins import griffinlim
 
     data = []
     for path in CODED_FILES:
@@ -270,16 +281,17 @@ def coded(iterations_list: list[int], reps: int) -> list[dict]:
     rows: list[dict] = []
     print(f"griffinlim at ~{TARGET_KBPS} kbps, iterations (momentum 0.9; {len(data)} files, {seconds:.1f} s; "
           f"first 2 = speech/, mean over them first):")
-    for iterations in iterations_list:
-        vocoder = GriffinLimVocoder(device="cpu", iterations=iterations, workers=1)
+    versions = [("", griffinlim)] + ([("baseline ", load_baseline(baseline))] if baseline else [])
+    for iterations, (label, module) in ((i, v) for i in iterations_list for v in versions):
+        vocoder = module.GriffinLimVocoder(device="cpu", iterations=iterations, workers=1)
         waves, wall, cpu = timed(lambda: [vocoder.vocode(f) for _, _, f, _, _ in data], reps)
         scores = [quality(a, w) for (_, a, _, _, _), w in zip(data, waves)]
         pesqs = [p for p, _ in scores]
-        row = {"case": f"coded iterations={iterations}", "iterations": iterations, "pesq": pesqs,
+        row = {"case": f"coded {label}iterations={iterations}", "iterations": iterations, "pesq": pesqs,
                "pesq_speech": float(np.mean(pesqs[:2])), "pesq_train": float(np.mean(pesqs[2:])),
                "pesq_all": float(np.mean(pesqs)), "stoi_all": float(np.mean([s for _, s in scores])),
                "wall_s": wall, "cpu_s": cpu, "audio_s": seconds}
-        print(f"  iterations={iterations:3}: PESQ speech/ {row['pesq_speech']:.3f}, train/ {row['pesq_train']:.3f}, "
+        print(f"  {label}iterations={iterations:3}: PESQ speech/ {row['pesq_speech']:.3f}, train/ {row['pesq_train']:.3f}, "
               f"all {row['pesq_all']:.3f}, STOI {row['stoi_all']:.3f}; {seconds / cpu:5.1f}× real time per core "
               f"(cpu {cpu:.2f} s, wall {wall:.2f} s)  [{' '.join(f'{p:.2f}' for p in pesqs)}]", flush=True)
         rows.append(row)
@@ -300,28 +312,43 @@ def long_file(folder: Path, seconds: float = 330.0) -> Path:
     return path
 
 
-def whole_process(path: Path, seconds: float, settings: list[list[str]], reps: int) -> list[dict]:
-    """``python -m spectrocodec decode`` of ``path`` in a fresh process: best wall and its CPU (user+sys)."""
+def baseline_plugins(folder: Path, baseline: str) -> dict:
+    """An environment whose ``spectrocodec_plugins`` is a copy of the installed one with ``baseline``
+    as its griffinlim.py (put first on PYTHONPATH)."""
+    import shutil
+
+    import spectrocodec_plugins
+
+    copy = folder / "baseline" / "spectrocodec_plugins"
+    shutil.copytree(Path(spectrocodec_plugins.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(baseline, copy / "griffinlim.py")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(copy.parent), os.environ.get("PYTHONPATH", "")])}
+
+
+def whole_process(path: Path, seconds: float, settings: list[list[str]], reps: int, baseline: str | None = None) -> list[dict]:
+    """``python -m spectrocodec decode`` of ``path`` in a fresh process: best wall and its CPU (user+sys);
+    with ``baseline`` (a griffinlim.py file), each setting also with that version, runs alternated."""
     import resource
 
     rows = []
-    for extra in settings:
+    envs = [("", None)] + ([("baseline ", baseline_plugins(path.parent, baseline))] if baseline else [])
+    for extra, (label, env) in ((x, e) for x in settings for e in envs):
         best = None
         for _ in range(max(1, reps)):
             load = os.getloadavg()[0]
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             wall = time.perf_counter()
             subprocess.run([sys.executable, "-m", "spectrocodec", "decode", str(path), "-o", str(path.with_suffix(".wav")),
-                            "-f", "-q", "--vocoder", "griffinlim", *extra], check=True)
+                            "-f", "-q", *extra], check=True, env=env)
             wall = time.perf_counter() - wall
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             if best is None or wall < best[0]:
                 best = (wall, cpu, load)
         wall, cpu, load = best
-        row = {"case": "whole process " + " ".join(extra), "wall_s": wall, "cpu_s": cpu, "audio_s": seconds,
+        row = {"case": f"whole process {label}" + " ".join(extra), "wall_s": wall, "cpu_s": cpu, "audio_s": seconds,
                "x_realtime": seconds / wall, "x_realtime_cpu": seconds / cpu, "load": load}
-        print(f"  decode {' '.join(extra) or '(defaults)'}: {seconds / wall:5.1f}× real time (wall {wall:.2f} s), "
+        print(f"  {label}decode {' '.join(extra) or '(defaults)'}: {seconds / wall:5.1f}× real time (wall {wall:.2f} s), "
               f"CPU {cpu:.2f} s (user+sys, {seconds / cpu:.1f}× real time per CPU-second); load average {load:.1f}", flush=True)
         rows.append(row)
     return rows
@@ -336,21 +363,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write every row to this JSON file")
     parser.add_argument("--coded", action="store_true", help="only the ~2.8 kbps iteration sweep and the 330 s whole-process decode")
     parser.add_argument("--iterations", default="16,24,32,48,64", help="--coded: iteration counts (default 16,24,32,48,64)")
+    parser.add_argument("--baseline", help="--coded: another griffinlim.py (e.g. from git show) measured beside the installed one")
     args = parser.parse_args(argv)
     if not CORPUS.exists():
         print(f"corpus not found at {CORPUS}", file=sys.stderr)
         return 2
-    import torch
+    import scipy
 
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at start")
+    print(f"numpy {np.__version__}, scipy {scipy.__version__}, {os.cpu_count()} CPU cores, "
+          f"load average {os.getloadavg()[0]:.1f} at start")
     if args.coded:
         import tempfile
 
-        rows = coded([int(i) for i in args.iterations.split(",")], args.reps)
+        rows = coded([int(i) for i in args.iterations.split(",")], args.reps, args.baseline)
         with tempfile.TemporaryDirectory() as folder:
             path = long_file(Path(folder))
-            settings = [["--param", "workers=1"], []] + [["--param", f"iterations={i}"] for i in args.iterations.split(",") if i != "64"]
-            rows += whole_process(path, 330.0, settings, args.reps)
+            settings = [[], ["--vocoder", "griffinlim"], ["--vocoder", "griffinlim", "--param", "workers=1"]]
+            settings += [["--vocoder", "griffinlim", "--param", f"iterations={i}"] for i in args.iterations.split(",") if i != "64"]
+            rows += whole_process(path, 330.0, settings, args.reps, args.baseline)
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
         if args.json:
             Path(args.json).write_text(json.dumps(rows, indent=2))

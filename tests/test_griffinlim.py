@@ -1,6 +1,7 @@
 """The ``griffinlim`` vocoder plugin: the copy-synthesis quality bar (PESQ-WB on the corpus speech),
 lengths and dtype, determinism, silence and tiny inputs, chunking (agreement with a single pass,
-no clicks at the joins), the registry, devices, and decoding an AVIF file end to end with the CLI."""
+no clicks at the joins), the registry, devices (numpy on the CPU without torch; the torch code path
+agrees with it), and decoding an AVIF file end to end with the CLI."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import soundfile as sf
 
 from helpers import CORPUS, run_cli
 
-torch = pytest.importorskip("torch")
+from spectrocodec.errors import PluginError
+from spectrocodec.core.registry import Registry
+from spectrocodec_plugins.griffinlim import CONTEXT, CROSSFADE, GriffinLimVocoder, chunk_bounds
+from spectrocodec_plugins.speecht5 import HOP, log_mel
 
-from spectrocodec.errors import PluginError  # noqa: E402
-from spectrocodec.core.registry import Registry  # noqa: E402
-from spectrocodec_plugins.griffinlim import CONTEXT, CROSSFADE, GriffinLimVocoder, chunk_bounds  # noqa: E402
-from spectrocodec_plugins.speecht5 import HOP, log_mel  # noqa: E402
+
+def needs_torch():
+    return pytest.importorskip("torch")
 
 PESQ_FILES = ("libri1_5703-47212-0000.ogg", "libri2_3436-172162-0000.ogg")
 PESQ_BAR = 2.4  # mean PESQ-WB of copy synthesis over PESQ_FILES; measured 3.0 (docs/griffinlim.md)
@@ -135,11 +138,26 @@ def test_found_through_the_registry():
 
 @pytest.mark.parametrize("cuda", [True, False])
 def test_auto_device_resolves(monkeypatch, cuda):
-    """auto follows torch.cuda.is_available() (both answers tried, whatever this machine has);
-    an explicit cpu stays cpu."""
+    """auto follows torch.cuda.is_available() where a GPU may exist (both answers tried, whatever this
+    machine has); an explicit cpu stays cpu."""
+    torch = needs_torch()
+    import spectrocodec_plugins.griffinlim as G
+
+    monkeypatch.setattr(G, "cuda_possible", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     assert GriffinLimVocoder().device_name == ("cuda" if cuda else "cpu")
     assert GriffinLimVocoder(device="cpu").device_name == "cpu"
+
+
+def test_auto_device_without_a_gpu_device_file_does_not_ask_torch(monkeypatch):
+    from types import SimpleNamespace
+
+    import spectrocodec_plugins.griffinlim as G
+
+    monkeypatch.setattr(G, "sys", SimpleNamespace(platform="linux", modules={}))  # torch not imported yet, Linux
+    monkeypatch.setattr(G, "GPU_NODES", ("/nonexistent/nvidia0",))
+    assert G.cuda_possible() is False
+    assert GriffinLimVocoder().device_name == "cpu"
 
 
 @pytest.mark.parametrize("params", [{"iterations": -1}, {"iterations": 1.5}, {"momentum": 2}, {"chunk_frames": 10},
@@ -155,38 +173,102 @@ def test_bad_feature_shape_is_refused():
         GriffinLimVocoder(device="cpu").vocode(np.zeros((10, 40), np.float32))
 
 
-def test_threads_setting_is_restored(speech_features, monkeypatch):
-    """threads=1 is in force while vocoding, and the caller's setting (3 here, not 1) comes back."""
+def blas_threads() -> set[int]:
+    from threadpoolctl import threadpool_info
+
+    return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_blas_threads_limited_while_vocoding_and_restored(speech_features, monkeypatch, workers):
+    """threads=1: BLAS runs on 1 thread inside every chunk (so that chunks on 2 workers do not
+    oversubscribe the cores), and the caller's BLAS setting (2 here) comes back afterwards."""
+    from threadpoolctl import threadpool_limits
+
     import spectrocodec_plugins.griffinlim as G
 
     seen = []
     real = G.griffin_lim
 
     def spy(*args, **kwargs):
-        seen.append(torch.get_num_threads())
+        seen.append(blas_threads())
         return real(*args, **kwargs)
 
     monkeypatch.setattr(G, "griffin_lim", spy)
-    saved = torch.get_num_threads()
-    torch.set_num_threads(3)
-    try:
-        GriffinLimVocoder(device="cpu", iterations=2, threads=1).vocode(speech_features[:20])
-        assert seen and set(seen) == {1}
-        assert torch.get_num_threads() == 3
-    finally:
-        torch.set_num_threads(saved)
+    with threadpool_limits(limits=2, user_api="blas"):
+        if blas_threads() != {2}:
+            pytest.skip(f"this numpy's BLAS reports {blas_threads()} threads")
+        GriffinLimVocoder(device="cpu", iterations=2, threads=1, chunk_frames=256, workers=workers).vocode(speech_features[:600])
+        assert len(seen) == 2 and all(s == {1} for s in seen)
+        assert blas_threads() == {2}
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present")
+def test_decoding_on_the_cpu_never_imports_torch(sample, tmp_path):
+    """The base install decodes: encode + decode (device auto, default vocoder) in a fresh process
+    with torch made unimportable, and torch is not imported when it is installed either."""
+    script = (
+        "import sys, spectrocodec\n"
+        "data = spectrocodec.encode(sys.argv[1])\n"
+        "result = spectrocodec.decode(data, iterations=2, device=sys.argv[2])\n"
+        "assert result.vocoder == 'griffinlim' and result.device == 'cpu', (result.vocoder, result.device)\n"
+        "print(len(result.waveform), 'torch' in sys.modules)\n"
+    )
+    import os
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "torch.py"
+    blocker.write_text("raise ImportError('torch is blocked by this test')\n")
+    # torch installed (device cpu: auto would take a GPU where there is one); torch blocked (device auto)
+    for extra, device in (([], "cpu"), ([str(tmp_path)], "auto")):
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(extra + [os.environ.get("PYTHONPATH", "")]))
+        out = subprocess.run([sys.executable, "-c", script, str(sample), device], capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["72000", "False"]
+
+
+def test_torch_code_path_agrees_with_numpy(speech_features):
+    """The loop runs on CUDA through TorchArrays: on the CPU it must give what the numpy path gives
+    (float rounding aside), so that the GPU runs the same algorithm."""
+    needs_torch()
+    import spectrocodec_plugins.griffinlim as G
+
+    features = speech_features[:300]
+    with G.Arrays().session():
+        numpy_out = G.griffin_lim(features, 16, 0.9, G.Arrays())
+    ops = G.TorchArrays("cpu")
+    with ops.session():
+        torch_out = G.griffin_lim(features, 16, 0.9, ops)
+    assert torch_out.dtype == np.float32 and torch_out.shape == numpy_out.shape
+    error = np.sqrt(np.mean((torch_out - numpy_out) ** 2) / np.mean(numpy_out**2))
+    assert error < 1e-3, error
+
+
 def test_cuda_without_cuda_is_a_one_line_error():
+    torch = needs_torch()
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is present")
     with pytest.raises(PluginError, match="no CUDA") as err:
         GriffinLimVocoder(device="cuda")
     assert "\n" not in str(err.value)
 
 
+def test_cuda_without_torch_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    with pytest.raises(PluginError, match="needs torch") as err:
+        GriffinLimVocoder(device="cuda")
+    assert "\n" not in str(err.value)
+    assert GriffinLimVocoder().device_name == "cpu"  # auto: CPU, no torch needed
+
+
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_agrees_with_cpu(speech_features):
+    torch = needs_torch()
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
     features = speech_features[:300]
     cpu = GriffinLimVocoder(device="cpu", iterations=32).vocode(features)
     cuda = GriffinLimVocoder(device="cuda", iterations=32).vocode(features)

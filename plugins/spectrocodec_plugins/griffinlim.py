@@ -20,18 +20,22 @@ docs/griffinlim.md gives the measurements behind each choice. Everything is dete
 random phase). Long inputs are cut into chunks of ``chunk_frames`` frames, each processed with
 ``CONTEXT`` frames of context on both sides and joined by a short raised-cosine crossfade:
 memory stays bounded and the output differs from a single pass by ~1e-5 of full scale. Inputs
-of at most one chunk are a single pass.
+of at most one chunk are a single pass; chunks run on ``workers`` threads at once.
 
-torch is imported lazily, so that loading this plugin (``spectrocodec --help``) stays instant.
+The loop is written once against :class:`Arrays`, the dozen array operations it needs: on the CPU
+numpy with scipy.fft (float32, no torch import: the base install decodes, and a process starts
+~1 s sooner), on CUDA :class:`TorchArrays`. torch is imported only for CUDA, so that loading
+this plugin (``spectrocodec --help``) stays instant.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -40,51 +44,20 @@ from spectrocodec import hookimpl
 from spectrocodec.errors import PluginError
 from spectrocodec.interfaces import Vocoder
 
-from .speecht5 import HOP, N_FFT, N_MELS, SAMPLE_RATE, mel_filters
+from .speecht5 import HOP, N_FFT, N_MELS, SAMPLE_RATE, hann_window, mel_filters
 
 INIT_STEPS = 3  # multiplicative updates of the starting magnitude before Griffin-Lim
 CONTEXT = 64  # frames of context on each side of a chunk; edge effects fade within ~16 frames
 CROSSFADE = 32  # frames crossfaded at each join between chunks, centred on it
 MIN_CHUNK = 4 * CONTEXT
 EPS = 1e-12  # keeps the mel ratio finite where a band is empty
-
-
-def _torch():
-    import torch
-
-    return torch
-
-
-@contextmanager
-def torch_threads(count: int):
-    """Run torch CPU ops on ``count`` threads inside the block, restoring the setting after."""
-    torch = _torch()
-    saved = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
-
-
-def resolve_device(device: str) -> str:
-    """"auto" → "cuda" when CUDA is present, else "cpu"; "cpu"/"cuda"/"cuda:N" checked. PluginError if not usable."""
-    torch = _torch()
-    device = str(device)
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return device
-    if device == "cuda" or device.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise PluginError(f"vocoder 'griffinlim' cannot use device '{device}': torch sees no CUDA GPU here; use --device cpu or auto")
-        return device
-    raise PluginError(f"vocoder 'griffinlim' has no device '{device}'; use auto, cpu or cuda")
+QUARTERS = N_FFT // HOP  # hop = n_fft / 4: each frame spans 4 hops
+GPU_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd")  # NVIDIA's and ROCm's device files on Linux
 
 
 @lru_cache(maxsize=None)
-def _operators(device: str) -> dict[str, Any]:
-    """The fixed matrices on ``device``, float32, laid out for spectrograms of shape (frames, 513):
+def tables() -> dict[str, np.ndarray]:
+    """The fixed matrices, float32, laid out for spectrograms of shape (frames, 513):
 
     - ``to_mel``   (513, 80): mel_filters(), magnitude → mel values (``magnitude @ to_mel``);
     - ``spread``   (80, 513): each bin's mel weights normalised to sum 1 over the bands (columns
@@ -92,20 +65,136 @@ def _operators(device: str) -> dict[str, Any]:
     - ``pinv``     (80, 513): the minimum-norm inverse of ``to_mel``;
     - ``window``   (1024,): the periodic Hann window.
     """
-    torch = _torch()
     filters = mel_filters()  # float64 (513, 80)
     weights = filters.sum(axis=1, keepdims=True)
     spread = np.divide(filters, weights, out=np.zeros_like(filters), where=weights > 0)
-    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)  # noqa: E731
-    return {
-        "to_mel": as_tensor(filters),
-        "spread": as_tensor(spread.T),
-        "pinv": as_tensor(np.linalg.pinv(filters)),
-        "window": torch.hann_window(N_FFT, periodic=True, dtype=torch.float32, device=device),
-    }
+    as_float32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+    return {"to_mel": as_float32(filters), "spread": as_float32(spread.T), "pinv": as_float32(np.linalg.pinv(filters)),
+            "window": as_float32(hann_window())}
 
 
-def mel_gain(magnitude, mel, ops):
+class Arrays:
+    """The array operations the loop needs, on the CPU: numpy float32 / complex64, scipy.fft.
+
+    ``threads`` is the BLAS and FFT threads one chunk uses; :meth:`session` holds BLAS to it
+    (threadpoolctl) while chunks run, so that two chunks on two threads do not each start a
+    BLAS thread per core and wait on one another.
+    """
+
+    device = "cpu"
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        self.tables = tables()
+
+    @contextmanager
+    def session(self):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=self.threads, user_api="blas"):
+            yield
+
+    def asarray(self, array: np.ndarray):
+        return np.ascontiguousarray(array, dtype=np.float32)
+
+    def numpy(self, array) -> np.ndarray:
+        return array
+
+    def zeros(self, shape: tuple[int, ...]):
+        return np.zeros(shape, dtype=np.float32)
+
+    def zeros_like(self, array):
+        return np.zeros_like(array)
+
+    def complex(self, real):
+        return real.astype(np.complex64)
+
+    def clamp_min(self, array, low: float):
+        return np.maximum(array, low, out=array)
+
+    def subtract(self, a, b, out):
+        return np.subtract(a, b, out=out)
+
+    def abs(self, spectrum):
+        return np.abs(spectrum)
+
+    def frames(self, signal, count: int):
+        """signal float32 (samples,) → the windowed, centred frames (count, 1024) the features use
+        (reflect padding; zeros when the signal is too short to reflect)."""
+        pad = N_FFT // 2
+        padded = np.pad(signal, pad, mode="reflect" if signal.shape[0] > pad else "constant")
+        view = np.lib.stride_tricks.as_strided(padded, (count, N_FFT), (HOP * padded.itemsize, padded.itemsize), writeable=False)
+        return view * self.tables["window"]
+
+    def rfft(self, frames):
+        import scipy.fft
+
+        return scipy.fft.rfft(frames, axis=1, overwrite_x=True, workers=self.threads)
+
+    def irfft(self, spectrum):
+        import scipy.fft
+
+        return scipy.fft.irfft(spectrum, n=N_FFT, axis=1, workers=self.threads)
+
+
+class TorchArrays(Arrays):
+    """The same operations on a torch device (CUDA; the CPU too, for tests): float32 / complex64."""
+
+    def __init__(self, device: str, threads: int = 1) -> None:
+        import torch
+
+        self.torch, self.device, self.threads = torch, device, threads
+        self.tables = {name: torch.from_numpy(array).to(device) for name, array in tables().items()}
+
+    @contextmanager
+    def session(self):
+        saved = self.torch.get_num_threads()
+        self.torch.set_num_threads(self.threads)
+        try:
+            with self.torch.inference_mode():
+                yield
+        finally:
+            self.torch.set_num_threads(saved)
+
+    def asarray(self, array: np.ndarray):
+        return self.torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(self.device)
+
+    def numpy(self, array) -> np.ndarray:
+        return array.cpu().numpy()
+
+    def zeros(self, shape: tuple[int, ...]):
+        return self.torch.zeros(shape, dtype=self.torch.float32, device=self.device)
+
+    def zeros_like(self, array):
+        return self.torch.zeros_like(array)
+
+    def complex(self, real):
+        return real.to(self.torch.complex64)
+
+    def clamp_min(self, array, low: float):
+        return array.clamp_min_(low)
+
+    def subtract(self, a, b, out):
+        return self.torch.sub(a, b, out=out)
+
+    def abs(self, spectrum):
+        parts = self.torch.view_as_real(spectrum)  # hypot on the real view: 2-3× faster than complex abs on CPU
+        return self.torch.hypot(parts[..., 0], parts[..., 1])
+
+    def frames(self, signal, count: int):
+        pad = N_FFT // 2
+        mode = "reflect" if signal.shape[0] > pad else "constant"
+        padded = self.torch.nn.functional.pad(signal[None, None], (pad, pad), mode=mode)[0, 0]
+        return padded.unfold(0, N_FFT, HOP)[:count] * self.tables["window"]
+
+    def rfft(self, frames):
+        return self.torch.fft.rfft(frames, dim=1)
+
+    def irfft(self, spectrum):
+        return self.torch.fft.irfft(spectrum, n=N_FFT, dim=1)
+
+
+def mel_gain(magnitude, mel, ops: Arrays):
     """Per-bin gains (frames, 513) that move magnitude (frames, 513) ≥ 0 towards ``magnitude @ to_mel = mel``.
 
     ``magnitude * gain`` is one multiplicative update of the I-divergence between ``mel`` (frames,
@@ -113,76 +202,96 @@ def mel_gain(magnitude, mel, ops):
     feeds, of target / current mel value. It stays non-negative, keeps the fine structure within a
     band, and zeroes the bins no band sees.
     """
-    return (mel / (magnitude @ ops["to_mel"] + EPS)) @ ops["spread"]
+    return (mel / (magnitude @ ops.tables["to_mel"] + EPS)) @ ops.tables["spread"]
 
 
-def magnitude_of(spectrum):
-    """|spectrum| float32 (frames, 513) of complex64 (frames, 513); hypot on the real view is 2-3×
-    faster on CPU than torch's complex ``abs``."""
-    torch = _torch()
-    parts = torch.view_as_real(spectrum)
-    return torch.hypot(parts[..., 0], parts[..., 1])
+def stft(signal, frames: int, ops: Arrays):
+    """Centred STFT like the features': signal float32 (frames * 256,) → complex64 (frames, 513)."""
+    return ops.rfft(ops.frames(signal, frames))
 
 
-def stft(signal, frames: int, window):
-    """Centred STFT like the features': signal (frames * 256,) → complex64 (frames, 513)."""
-    torch = _torch()
-    pad = N_FFT // 2
-    mode = "reflect" if signal.shape[0] > pad else "constant"  # reflection needs more than n_fft / 2 samples
-    padded = torch.nn.functional.pad(signal[None, None], (pad, pad), mode=mode)[0, 0]
-    return torch.fft.rfft(padded.unfold(0, N_FFT, HOP)[:frames] * window, dim=1)
-
-
-def istft(spectrum, window, envelope):
+def istft(spectrum, envelope, ops: Arrays):
     """Inverse of ``stft`` (least-squares overlap-add): complex64 (frames, 513) → float32 (frames * 256,).
 
-    ``envelope`` (frames * 256,) is ``overlap_envelope(frames)``: the summed squared windows.
+    ``envelope`` (frames * 256,) is ``overlap_envelope(frames, ops)``: the summed squared windows.
     """
-    torch = _torch()
     frames = spectrum.shape[0]
-    pieces = (torch.fft.irfft(spectrum, n=N_FFT, dim=1) * window).view(frames, N_FFT // HOP, HOP)
-    out = torch.zeros(frames + N_FFT // HOP - 1, HOP, dtype=pieces.dtype, device=pieces.device)
-    for quarter in range(N_FFT // HOP):  # hop = n_fft / 4: each frame spans 4 hops
+    pieces = ops.irfft(spectrum)
+    pieces *= ops.tables["window"]
+    pieces = pieces.reshape(frames, QUARTERS, HOP)
+    out = ops.zeros((frames + QUARTERS - 1, HOP))
+    for quarter in range(QUARTERS):
         out[quarter : quarter + frames] += pieces[:, quarter]
-    return out.view(-1)[N_FFT // 2 : N_FFT // 2 + frames * HOP] / envelope
+    return out.reshape(-1)[N_FFT // 2 : N_FFT // 2 + frames * HOP] / envelope
 
 
-def overlap_envelope(frames: int, window):
+def overlap_envelope(frames: int, ops: Arrays):
     """Sum of the squared, hop-shifted windows over the output samples: float32 (frames * 256,), > 0."""
-    torch = _torch()
-    squared = (window**2).view(N_FFT // HOP, HOP)
-    out = torch.zeros(frames + N_FFT // HOP - 1, HOP, dtype=window.dtype, device=window.device)
-    for quarter in range(N_FFT // HOP):
+    squared = (ops.tables["window"] ** 2).reshape(QUARTERS, HOP)
+    out = ops.zeros((frames + QUARTERS - 1, HOP))
+    for quarter in range(QUARTERS):
         out[quarter : quarter + frames] += squared[quarter]
-    return out.view(-1)[N_FFT // 2 : N_FFT // 2 + frames * HOP]
+    return out.reshape(-1)[N_FFT // 2 : N_FFT // 2 + frames * HOP]
 
 
-def griffin_lim(features: np.ndarray, iterations: int, momentum: float, device: str) -> np.ndarray:
+def griffin_lim(features: np.ndarray, iterations: int, momentum: float, ops: Arrays) -> np.ndarray:
     """One pass over all frames: features float32 (frames, 80) → waveform float32 (frames * 256,).
 
     Memory is a few (frames, 513) complex64 arrays (4 kB per frame each): ``GriffinLimVocoder.vocode``
-    cuts long inputs into chunks.
+    cuts long inputs into chunks. Run inside ``ops.session()``.
     """
-    torch = _torch()
-    ops = _operators(device)
     frames = features.shape[0]
-    window = ops["window"]
-    envelope = overlap_envelope(frames, window)
-    with torch.inference_mode():
-        mel = torch.pow(10.0, torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).to(device))
-        magnitude = (mel @ ops["pinv"]).clamp_min(0.0)  # (frames, 513)
-        for _ in range(INIT_STEPS):
-            magnitude = magnitude * mel_gain(magnitude, mel, ops)
-        spectrum = magnitude.to(torch.complex64)  # zero phase
-        previous = torch.zeros_like(spectrum)
-        for _ in range(iterations):
-            consistent = stft(istft(spectrum, window, envelope), frames, window)
-            # the fast Griffin-Lim extrapolation consistent + momentum * (consistent - previous), in 2 passes
-            spectrum = consistent.mul(1.0 + momentum).sub_(previous, alpha=momentum)
-            previous = consistent
-            # impose the mel-fitted magnitude |spectrum| * gain, keeping the phase
-            spectrum.mul_(mel_gain(magnitude_of(spectrum), mel, ops))
-        return istft(spectrum, window, envelope).cpu().numpy()
+    envelope = overlap_envelope(frames, ops)
+    mel = 10.0 ** ops.asarray(features)  # float32 (frames, 80)
+    magnitude = ops.clamp_min(mel @ ops.tables["pinv"], 0.0)  # (frames, 513)
+    for _ in range(INIT_STEPS):
+        magnitude = magnitude * mel_gain(magnitude, mel, ops)
+    spectrum = ops.complex(magnitude)  # zero phase
+    previous = ops.zeros_like(spectrum)
+    for _ in range(iterations):
+        consistent = stft(istft(spectrum, envelope, ops), frames, ops)
+        # the fast Griffin-Lim extrapolation consistent + momentum * (consistent - previous), in place
+        ops.subtract(consistent, previous, out=spectrum)
+        spectrum *= momentum
+        spectrum += consistent
+        previous = consistent
+        # impose the mel-fitted magnitude |spectrum| * gain, keeping the phase
+        spectrum *= mel_gain(ops.abs(spectrum), mel, ops)
+    return ops.numpy(istft(spectrum, envelope, ops))
+
+
+def cuda_possible() -> bool:
+    """Whether CUDA may be usable here, answered without importing torch where it cannot be: torch is
+    installed, and either already imported or a GPU device file exists (Linux); elsewhere, True."""
+    if importlib.util.find_spec("torch") is None:
+        return False
+    if "torch" in sys.modules or not sys.platform.startswith("linux"):
+        return True
+    return any(os.path.exists(node) for node in GPU_NODES)
+
+
+def resolve_device(device: str) -> str:
+    """"auto" → "cuda" when CUDA is present, else "cpu"; "cpu"/"cuda"/"cuda:N" checked. PluginError if not usable."""
+    device = str(device)
+    if device == "auto":
+        if not cuda_possible():
+            return "cpu"
+        try:
+            import torch
+        except Exception:  # a broken torch install: the CPU path does not need it
+            return "cpu"
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return device
+    if device == "cuda" or device.startswith("cuda:"):
+        if importlib.util.find_spec("torch") is None:
+            raise PluginError(f"vocoder 'griffinlim' needs torch for device '{device}': pip install 'spectrocodec[torch]' (a CUDA build), or use --device cpu")
+        import torch
+
+        if not torch.cuda.is_available():
+            raise PluginError(f"vocoder 'griffinlim' cannot use device '{device}': torch sees no CUDA GPU here; use --device cpu or auto")
+        return device
+    raise PluginError(f"vocoder 'griffinlim' has no device '{device}'; use auto, cpu or cuda")
 
 
 def chunk_bounds(frames: int, chunk_frames: int, multiple: int = 1) -> list[tuple[int, int]]:
@@ -209,7 +318,7 @@ class GriffinLimVocoder(Vocoder):
     slower and slightly better, see docs/griffinlim.md); ``momentum`` (0 = plain Griffin-Lim);
     ``chunk_frames``: frames processed at once (2048 frames = 33 s; at least 256); ``workers``:
     chunks vocoded at the same time, each on its own thread (0: one per CPU core this process may
-    use); ``threads``: torch threads per chunk.
+    use); ``threads``: BLAS/FFT threads per chunk (torch threads on CUDA).
     """
 
     name = "griffinlim"
@@ -238,9 +347,14 @@ class GriffinLimVocoder(Vocoder):
 
     @classmethod
     def unavailable(cls, params: dict[str, Any] | None = None) -> str | None:
-        if importlib.util.find_spec("torch") is None:
-            return "needs torch: pip install 'spectrocodec[torch]'"
-        return None
+        missing = [m for m in ("scipy", "threadpoolctl") if importlib.util.find_spec(m) is None]
+        return f"needs {' and '.join(missing)}: pip install {' '.join(missing)}" if missing else None
+
+    @cached_property
+    def arrays(self) -> Arrays:
+        """The array operations on this vocoder's device (numpy on the CPU, torch on CUDA)."""
+        threads = int(self.params["threads"])
+        return Arrays(threads) if self.device_name == "cpu" else TorchArrays(self.device_name, threads)
 
     def vocode(self, features: np.ndarray) -> np.ndarray:
         features = np.asarray(features, dtype=np.float32)
@@ -250,7 +364,7 @@ class GriffinLimVocoder(Vocoder):
         iterations, momentum = int(self.params["iterations"]), float(self.params["momentum"])
         if frames == 0:
             return np.zeros(0, dtype=np.float32)
-        with torch_threads(int(self.params["threads"])):
+        with self.arrays.session():
             return self._vocode(features, iterations, momentum)
 
     def _vocode(self, features: np.ndarray, iterations: int, momentum: float) -> np.ndarray:
@@ -258,12 +372,12 @@ class GriffinLimVocoder(Vocoder):
         workers = self.worker_count()
         chunks = chunk_bounds(frames, int(self.params["chunk_frames"]), workers)
         if len(chunks) == 1:
-            return griffin_lim(features, iterations, momentum, self.device_name)
+            return griffin_lim(features, iterations, momentum, self.arrays)
         out = np.zeros(frames * HOP, dtype=np.float32)
         fade_in, fade_out = _fades(CROSSFADE * HOP)
         spans = [(max(0, start - CONTEXT), min(frames, stop + CONTEXT)) for start, stop in chunks]  # frames processed
-        run = lambda span: griffin_lim(features[span[0] : span[1]], iterations, momentum, self.device_name)  # noqa: E731
-        with ThreadPoolExecutor(max_workers=workers) as pool:  # torch releases the GIL: chunks run in parallel
+        run = lambda span: griffin_lim(features[span[0] : span[1]], iterations, momentum, self.arrays)  # noqa: E731
+        with ThreadPoolExecutor(max_workers=workers) as pool:  # numpy, scipy.fft and BLAS release the GIL: chunks run in parallel
             waves = pool.map(run, spans) if workers > 1 else map(run, spans)
             for (start, stop), (first, _), wave in zip(chunks, spans, waves):
                 self._join(out, wave, start, stop, first, frames, fade_in, fade_out)

@@ -59,7 +59,8 @@ def mel_filters() -> np.ndarray:
 
 
 @lru_cache(maxsize=None)
-def _window() -> np.ndarray:
+def hann_window() -> np.ndarray:
+    """The periodic Hann window of N_FFT samples, float64 (1024,), as the features use it."""
     return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float64)
 
 
@@ -88,7 +89,7 @@ def frames_of(segment: np.ndarray) -> np.ndarray:
     n frames (computed in float64)."""
     segment = np.asarray(segment, dtype=np.float64)
     frames = np.lib.stride_tricks.sliding_window_view(segment, N_FFT)[::HOP]
-    spectrum = np.abs(np.fft.rfft(frames * _window(), n=N_FFT, axis=1))
+    spectrum = np.abs(np.fft.rfft(frames * hann_window(), n=N_FFT, axis=1))
     return np.log10(np.maximum(MEL_FLOOR, spectrum @ mel_filters())).astype(np.float32)
 
 
