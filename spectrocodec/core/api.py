@@ -191,7 +191,10 @@ def decode_audio(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", 
     if note and on_note:
         on_note(note)
     pipe.vocoder = voc
-    waveform, out_rate = pipe.vocode(decoded, spool=spool and not resample_now)
+    if spool and not resample_now and header.layout != "mono":  # several channels: spooled to disk as vocoded
+        waveform, out_rate = pipe.vocode(decoded, spool=True)
+    else:
+        waveform, out_rate = pipe.vocode(decoded)
     legacy = decoded.legacy
     del decoded  # the features: not needed while resampling
     target = None
