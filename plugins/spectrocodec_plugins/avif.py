@@ -8,6 +8,10 @@ The lossless mode keeps the 2-D path, which is smaller than lossless RGB. docs/c
 the measured cost. The container (spectrocodec.kit.avifbox) is libavif's file rewritten to the
 smallest standard form with the metadata payload after the AV1 data in ``idat`` (the default,
 ``container="standard"``), or to the AVIF 1.2 ``mini`` form (``container="compact"``).
+
+A picture above ``tile_pixels`` (default 2^22) is cut into bands of whole time strips, each encoded
+alone (libaom's memory grows with the picture, and it failed on one picture from ~13.6 h of audio),
+and written as an AVIF grid (docs/codecs.md "AVIF grids" has the measurements behind the default).
 """
 
 from __future__ import annotations

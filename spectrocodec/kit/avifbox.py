@@ -19,7 +19,15 @@ hand its file to :func:`wrap`, which parses it (:func:`parse`) and re-emits one 
   No ``colr`` (the AV1 sequence header carries the range; 4:0:0 needs no matrix). Dropping
   ``pixi`` too would save 14 bytes but strict libavif refuses such a file.
 
-``compact`` (AVIF 1.2 / HEIF 4th edition reduced header; 37 bytes of boxes for our images)::
+``standard`` with a grid (:func:`standard_grid`; pictures above the codec's ``tile_pixels``): the
+primary item 1 is a HEIF ``grid`` (ISO/IEC 23008-12 6.6.2.3) of one column of T bands, items 2..T+1
+are the bands (``av01``, hidden), ``iref``/``dimg`` lists them top to bottom, ``ipco`` holds the
+whole picture's ``ispe`` first, and ``idat`` holds the 8-byte grid payload, the bands' AV1 data
+and then the spectrocodec payload (docs/file-format.md has the boxes). :func:`band_rows` chooses
+the band height (whole strips), :func:`parse_grid` / :func:`grid_of` read it back.
+
+``compact`` (AVIF 1.2 / HEIF 4th edition reduced header; 37 bytes of boxes for our images; one
+image only, never a grid)::
 
     ftyp  major brand 'mif3', minor version 'avif', no compatible brands          16
     mini  bit-packed header (~9 bytes), av1C (4 bytes), the AV1 OBUs             8 + 13 + n
