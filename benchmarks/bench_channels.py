@@ -1,6 +1,7 @@
 """How to store several channels in one picture: the layouts measured on rate and distortion.
 
     python benchmarks/bench_channels.py            # writes docs/bench/channels.csv and channels.md
+    python benchmarks/bench_channels.py --perceptual   # only part 3: linear vs floor + curve on stereo speech
 
 Part 1, layouts: the R-D of each layout below on stereo inputs. Part 2, end to end through the
 API (encode → decode with griffinlim, 64 iterations): the issue's criteria for the default
@@ -239,5 +240,49 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
+def perceptual(kbps: float = 3.0) -> str:
+    """Part 3: the floor and the curve (docs/quality.md) on kept channels. Stereo speech built from
+    the two unseen corpus speech files (and two train/ files), encoded by rate control at ``kbps``
+    per plane (a copies file holds one plane) with the linear map (curve 1, no floor: how kept
+    channels were stored before) and with the floor + curve; decoded by griffinlim (64 iterations);
+    PESQ-WB of each channel against its own original (a silent channel: its level instead)."""
+    from pesq import pesq
+
+    from spectrocodec.core import api
+    from spectrocodec.core.audio import read_mono
+    from spectrocodec.core.pipeline import Pipeline
+
+    rate, registry = 16000, Registry.default()
+    one, two = (read_mono(CORPUS / "speech" / n, rate)[0] for n in ("libri1_5703-47212-0000.ogg", "libri2_3436-172162-0000.ogg"))
+    a, b = (read_mono(p, rate)[0] for p in sorted((CORPUS / "train" / "librispeech").glob("*"))[:2])
+    pair = lambda x, y: np.stack([x[: min(len(x), len(y))], y[: min(len(x), len(y))]], axis=1)  # noqa: E731
+    delay = int(0.012 * rate)
+    cases = {
+        "identical (libri2 on both)": pair(two, two),
+        "hard pan (libri1 left)": pair(one, np.zeros_like(one)),
+        "unrelated (libri1, libri2)": pair(one, two),
+        "unrelated (train/ a, b)": pair(a, b),
+        "wide (libri2, right 12 ms later x 0.7)": pair(two, 0.7 * np.concatenate([np.zeros(delay, np.float32), two[:-delay]])),
+        "hard pan, midside forced": pair(one, np.zeros_like(one)),
+    }
+    out = ["| input | map | layout | kbps | PESQ-WB left | PESQ-WB right |", "|---|---|---|---|---|---|"]
+    for name, audio in cases.items():
+        for label, settings in (("linear", {"curve": 1.0, "floor_db": None}), ("floor + curve", {})):
+            pipe = Pipeline(extractor=registry.create("feature", "speecht5"), codec=registry.create("codec", "avif"), bits=BITS,
+                            registry=registry, bitrate=kbps * (1 if "identical" in name else 2),
+                            channels="midside" if "forced" in name else "keep", **settings)
+            data = pipe.encode(audio.astype(np.float32), rate)
+            layout = pipe.read(data, features=False).header.layout
+            wave = api.decode(data, vocoder="griffinlim", device="cpu").waveform
+            cells = [f"{pesq(rate, audio[:, c], wave[: len(audio), c], 'wb'):.3f}" if np.abs(audio[:, c]).max() > 0
+                     else f"silent: {level_db(wave[:, c:c + 1])[0]:.0f} dBFS" for c in range(2)]
+            out.append(f"| {name} | {label} | {layout} | {len(data) * 8 / (len(audio) / rate) / 1000:.2f} | {cells[0]} | {cells[1]} |")
+            print(out[-1], flush=True)
+    return "\n".join(out) + "\n"
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--perceptual"]:  # only part 3 (a few minutes): prints its table
+        perceptual()
+        sys.exit(0)
     sys.exit(main())

@@ -67,7 +67,10 @@ def test_hard_pan_keeps_the_other_channel_30_db_down(voice, layout):
         waveform, _ = api.decode(data, vocoder=FAST_GL)
         levels = level_db(waveform)
         assert levels[side] - levels[1 - side] >= 30, (layout, side, levels)
-        assert abs(levels[side] - level_db(voice[:, None])[0]) < 1.5
+        # a forced midside (choose() takes planar for a hard pan) puts the mid in the lower half of
+        # the range, where the curve quantises coarsely: -3.6 dB at the default quality with 8
+        # iterations; at an equal bitrate the curve still beats the linear map there (docs/channels.md)
+        assert abs(levels[side] - level_db(voice[:, None])[0]) < (4.0 if layout == "midside" else 1.5)
 
 
 def test_identical_channels_cost_at_most_1_1x_mono_and_decode_identical(voice):
@@ -98,7 +101,8 @@ def test_one_silent_channel_stays_silent_and_the_others_are_untouched(voice):
     audio = np.stack([voice, np.zeros_like(voice), 0.5 * voice[::-1]], axis=1)
     waveform, _ = api.decode(api.encode(audio, 16000), vocoder=FAST_GL)
     levels = level_db(waveform)
-    assert levels[1] < -90 and levels[0] - levels[2] == pytest.approx(6.0 + level_db(voice[:, None])[0] - level_db(voice[::-1, None])[0], abs=1.5)
+    # silence decodes to the floor of lossy files, 100 dB below the peak (about -89 dBFS here)
+    assert levels[1] < -80 and levels[0] - levels[2] == pytest.approx(6.0 + level_db(voice[:, None])[0] - level_db(voice[::-1, None])[0], abs=1.5)
 
 
 def test_unrelated_channels_are_stored_planar_and_each_decodes_to_its_own(voice):
@@ -260,5 +264,21 @@ def test_every_codec_stores_channel_strips(codec):
     data = api.encode(audio, 16000, codec={"name": codec.name, "backend": codec.backend}, bits=bits)
     decoded = api.read_features(data)
     assert decoded.header.layout == "planar" and decoded.features.shape == (3, 32, 80)
-    silent = decoded.features[2] - decoded.header.lo  # the silent channel stays at the floor (lossy: nearly)
-    assert silent.mean() < 0.1 and silent.max() < 1.0
+    # the silent channel stays at the floor: lossless, exactly; lossy files floor every value at the
+    # peak - 100 dB and their pixel errors near the floor come back amplified by the curve (JPEG 2000
+    # here: 69 dB below the peak at worst, 87 dB on average); speecht5 features are 20 dB per unit
+    below_peak = decoded.header.hi - decoded.features[2]
+    assert below_peak.min() >= 3.0 and below_peak.mean() >= 4.0, (below_peak.min(), below_peak.mean())
+
+
+def test_kept_channels_get_the_floor_and_curve_when_lossy_and_stay_linear_when_lossless(voice):
+    """Every layout of a lossy file is stored through the curve (docs/channels.md measures the gain);
+    a lossless file stays linear."""
+    unrelated = np.stack([voice, np.roll(voice, 16000)], axis=1)
+    for audio, layout in ((unrelated, "planar"), (np.stack([voice, voice], axis=1), "copies"), (unrelated, "midside")):
+        header = api.read_features(api.encode(audio, 16000, channels="keep" if layout != "midside" else "midside")).header
+        assert (header.layout, header.curve) == (layout, 2.5)
+        mono = api.read_features(api.encode(audio[:, 0], 16000)).header
+        assert header.curve == mono.curve
+    lossless = api.read_features(api.encode(unrelated, 16000, lossless=True)).header
+    assert lossless.curve == 1.0

@@ -188,12 +188,10 @@ class Pipeline:
             ratecontrol.check_bitrate(self.bitrate, codec)
         features = held.pop()
         lossy = codec.lossy and not codec.params.get("lossless") and (codec.params.get("quality") or 0) < codec.quality_range[1]
-        # the floor and the curve (docs/quality.md) are for lossy single-plane files; lossless files
-        # stay linear and unfloored (pixels = features), and so do kept channels (3-D features),
-        # whose layouts (docs/channels.md) were measured with the linear map
-        perceptual = lossy and features.ndim == 2
-        curve = self.curve if perceptual else 1.0
-        if perceptual:
+        # the floor and the curve (docs/quality.md) are for lossy files, whatever the channel layout
+        # (docs/channels.md measures them on stereo); lossless files stay linear and unfloored
+        # (pixels = features)
+        if lossy:
             features = mapping.apply_floor(features, self.floor_db, getattr(extractor, "db_per_unit", 20.0), in_place=owned)
         lo, hi = mapping.feature_range(features, self.range_mode, extractor.fixed_range)
         lo, hi = fileformat.storable_range(lo, hi)  # quantise with exactly what the file stores
@@ -204,6 +202,7 @@ class Pipeline:
             channels = len(features)
             if layout == "mono":
                 features = features[0]
+        curve = self.curve if lossy else 1.0
         header = fileformat.Header(
             bits=self.bits, lo=lo, hi=hi, range_mode=self.range_mode, sample_rate=int(sample_rate),
             num_samples=int(num_samples), channels=int(channels), feature=extractor.get_config(), layout=layout,
