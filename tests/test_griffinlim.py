@@ -294,3 +294,13 @@ def test_cli_encode_then_decode_with_griffinlim(sample, tmp_path):
     audio, rate = sf.read(str(decoded), dtype="float32")
     assert rate == 16000 and audio.shape == (72000,)
     assert np.isfinite(audio).all() and np.abs(audio).max() > 0.01
+
+
+@pytest.mark.parametrize("frames,chunk,workers", [(700, 256, 3), (501, 256, 1), (100, 2048, 2), (0, 256, 1)])
+def test_pieces_concatenate_to_the_waveform(speech_features, frames, chunk, workers):
+    """vocode_pieces yields each chunk's final samples in order (one piece for one chunk)."""
+    vocoder = GriffinLimVocoder(device="cpu", iterations=4, chunk_frames=chunk, workers=workers)
+    features = np.tile(speech_features, (2, 1))[:frames]
+    pieces = list(vocoder.vocode_pieces(features))
+    assert len(pieces) == len(chunk_bounds(frames, chunk, workers)) if frames else len(pieces) == 1
+    np.testing.assert_array_equal(np.concatenate(pieces), vocoder.vocode(features))

@@ -63,3 +63,56 @@ def test_cli_decode_of_a_multichannel_file_equals_the_api(tmp_path):
     waveform, rate = api.decode(tmp_path / "three.avif", vocoder="griffinlim", iterations=2)
     writer.write_audio(tmp_path / "api.wav", waveform, rate)
     assert (tmp_path / "cli.wav").read_bytes() == (tmp_path / "api.wav").read_bytes()
+
+
+def test_pieces_written_in_any_order_give_the_same_spool_and_gain():
+    rng = np.random.default_rng(7)
+    array = (rng.standard_normal((2_500_003, 2)) * 1.3).astype(np.float32)
+    whole, pieces = _spooled(array), SpooledWaveform(*array.shape)
+    cuts = [0, 1, 70_001, 1_048_577, 2_000_000, 2_500_003]
+    for c in (1, 0):
+        for a, b in reversed(list(zip(cuts, cuts[1:]))):
+            pieces.write_piece(c, a, array[a:b, c])
+    assert np.array_equal(pieces[0 : len(pieces)], array)
+    assert pieces.peak == whole.peak and writer.headroom_gain(pieces) == writer.headroom_gain(whole)
+    with pytest.raises(ValueError):
+        pieces.write_piece(0, 2_500_000, np.zeros(4, np.float32))  # past the end
+
+
+@pytest.mark.parametrize("layout", ["planar", "midside"])
+def test_long_channels_are_spooled_piece_by_piece_as_griffinlim_makes_them(layout, monkeypatch):
+    """Channels longer than a vocode batch go through vocode_pieces: griffinlim's chunks reach the
+    spool as they are done (its output is never held whole), and the result equals vocoding whole."""
+    import spectrocodec.core.pipeline as P
+    from spectrocodec_plugins.griffinlim import GriffinLimVocoder
+
+    audio = np.stack([tone(10.0), tone(10.0, freq=300.0) * 0.5], axis=1)  # 626 frames: 3 chunks of 256
+    vocoder = GriffinLimVocoder(device="cpu", iterations=2, chunk_frames=256, workers=1)
+    pipe = Pipeline(codec="png", vocoder=vocoder, channels=layout)
+    decoded = pipe.read(pipe.encode(audio, 16000))
+    whole, _ = pipe.vocode(decoded)
+    sizes = []
+    real = vocoder.vocode_pieces
+    monkeypatch.setattr(vocoder, "vocode_pieces", lambda f: (sizes.append(len(p)) or p for p in real(f)))
+    monkeypatch.setattr(P, "VOCODE_BATCH_FRAMES", 100)  # every channel is "long"
+    spooled, _ = pipe.vocode(decoded, spool=True)
+    assert len(sizes) > 2 * 2 and max(sizes) < len(audio)  # several pieces per channel
+    assert np.array_equal(spooled[0 : len(spooled)], whole)
+
+
+def test_a_long_mono_output_is_spooled_piece_by_piece_and_writes_the_same_file(tmp_path, monkeypatch):
+    import spectrocodec.core.pipeline as P
+    from spectrocodec_plugins.griffinlim import GriffinLimVocoder
+
+    vocoder = GriffinLimVocoder(device="cpu", iterations=2, chunk_frames=256, workers=1)
+    pipe = Pipeline(codec="png", vocoder=vocoder)
+    decoded = pipe.read(pipe.encode(tone(10.0), 16000))
+    whole, rate = pipe.vocode(decoded)
+    assert isinstance(pipe.vocode(decoded, spool=True)[0], np.ndarray)  # short: as before
+    monkeypatch.setattr(P, "VOCODE_BATCH_FRAMES", 100)
+    spooled, _ = pipe.vocode(decoded, spool=True)
+    assert isinstance(spooled, SpooledWaveform) and spooled.shape == (len(whole), 1)
+    assert np.array_equal(spooled[0 : len(spooled)][:, 0], whole)
+    writer.write_audio(tmp_path / "a.wav", whole, rate)
+    writer.write_audio(tmp_path / "s.wav", spooled, rate)
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "s.wav").read_bytes()

@@ -410,7 +410,7 @@ def test_out_of_memory_in_the_vocoder_is_one_line(work, tmp_path, monkeypatch, c
     from spectrocodec.apps import cli
     from spectrocodec.core.pipeline import Pipeline
 
-    def boom(self, decoded):
+    def boom(self, decoded, spool=False):
         raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
     monkeypatch.setattr(Pipeline, "vocode", boom)

@@ -36,7 +36,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -357,45 +357,64 @@ class GriffinLimVocoder(Vocoder):
         return Arrays(threads) if self.device_name == "cpu" else TorchArrays(self.device_name, threads)
 
     def vocode(self, features: np.ndarray) -> np.ndarray:
-        features = np.asarray(features, dtype=np.float32)
-        if features.ndim != 2 or features.shape[1] != N_MELS:
-            raise PluginError(f"vocoder 'griffinlim' takes features of shape (frames, {N_MELS}), not {features.shape}")
+        features = self._checked(features)
+        out = np.empty(features.shape[0] * HOP, dtype=np.float32)
+        done = 0
+        for piece in self.vocode_pieces(features):
+            out[done : done + len(piece)] = piece
+            done += len(piece)
+        return out
+
+    def vocode_pieces(self, features: np.ndarray) -> Iterator[np.ndarray]:
+        """The waveform in consecutive pieces, each final as soon as its chunk and the crossfade
+        into the next are done (one piece for an input of one chunk)."""
+        features = self._checked(features)
         frames = features.shape[0]
         iterations, momentum = int(self.params["iterations"]), float(self.params["momentum"])
         if frames == 0:
-            return np.zeros(0, dtype=np.float32)
+            yield np.zeros(0, dtype=np.float32)
+            return
         with self.arrays.session():
-            return self._vocode(features, iterations, momentum)
+            done, tail = 0, np.zeros(0, np.float32)  # tail: samples from ``done`` on, not final yet
+            for first, piece in self._chunks(features, iterations, momentum):
+                final = first - done  # pieces overlap only the previous one, by the crossfade
+                if final > 0:
+                    yield tail[:final]
+                overlap = tail[final:]
+                piece[: len(overlap)] += overlap
+                done, tail = first, piece
+            yield tail
 
-    def _vocode(self, features: np.ndarray, iterations: int, momentum: float) -> np.ndarray:
+    def _checked(self, features: np.ndarray) -> np.ndarray:
+        features = np.asarray(features, dtype=np.float32)
+        if features.ndim != 2 or features.shape[1] != N_MELS:
+            raise PluginError(f"vocoder 'griffinlim' takes features of shape (frames, {N_MELS}), not {features.shape}")
+        return features
+
+    def _chunks(self, features: np.ndarray, iterations: int, momentum: float) -> Iterator[tuple[int, np.ndarray]]:
+        """(first sample, samples) of each chunk in order, faded in and out over CROSSFADE frames at
+        the inner joins (so that overlapping pieces add up to the crossfade); one piece for one chunk."""
         frames = features.shape[0]
         workers = self.worker_count()
         chunks = chunk_bounds(frames, int(self.params["chunk_frames"]), workers)
         if len(chunks) == 1:
-            return griffin_lim(features, iterations, momentum, self.arrays)
-        out = np.zeros(frames * HOP, dtype=np.float32)
+            yield 0, griffin_lim(features, iterations, momentum, self.arrays)
+            return
         fade_in, fade_out = _fades(CROSSFADE * HOP)
         spans = [(max(0, start - CONTEXT), min(frames, stop + CONTEXT)) for start, stop in chunks]  # frames processed
         run = lambda span: griffin_lim(features[span[0] : span[1]], iterations, momentum, self.arrays)  # noqa: E731
+        half = CROSSFADE // 2
         with ThreadPoolExecutor(max_workers=workers) as pool:  # numpy, scipy.fft and BLAS release the GIL: chunks run in parallel
             waves = pool.map(run, spans) if workers > 1 else map(run, spans)
             for (start, stop), (first, _), wave in zip(chunks, spans, waves):
-                self._join(out, wave, start, stop, first, frames, fade_in, fade_out)
-        return out
-
-    @staticmethod
-    def _join(out, wave, start, stop, first, frames, fade_in, fade_out) -> None:
-        """Add chunk [start, stop)'s samples (``wave`` covers frames from ``first``) into ``out``,
-        crossfaded over CROSSFADE frames at each inner join."""
-        half = CROSSFADE // 2
-        lo = start - half if start > 0 else 0  # frames written, crossfade included
-        hi = stop + half if stop < frames else frames
-        piece = wave[(lo - first) * HOP : (hi - first) * HOP]
-        if start > 0:
-            piece[: len(fade_in)] *= fade_in
-        if stop < frames:
-            piece[-len(fade_out) :] *= fade_out
-        out[lo * HOP : hi * HOP] += piece
+                lo = start - half if start > 0 else 0  # frames this chunk gives, crossfade included
+                hi = stop + half if stop < frames else frames
+                piece = wave[(lo - first) * HOP : (hi - first) * HOP]
+                if start > 0:
+                    piece[: len(fade_in)] *= fade_in
+                if stop < frames:
+                    piece[-len(fade_out) :] *= fade_out
+                yield lo * HOP, piece
 
     def worker_count(self) -> int:
         """Chunks vocoded at once: the ``workers`` parameter, 0 meaning one per usable CPU core; 1 on a GPU."""

@@ -181,8 +181,8 @@ def decode_audio(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", 
     ``resample_now=False``: the waveform stays at the vocoder's rate and ``target`` says the rate
     asked for, so that the writer resamples block by block (``write_wav(..., rate_out=target)``:
     bounded memory for ``--rate 384000`` on hours of audio). ``spool=True`` (with
-    ``resample_now=False``): a multichannel waveform is a spool.SpooledWaveform on disk, written
-    channel by channel as they are vocoded, for write_wav to read back in blocks."""
+    ``resample_now=False``): a multichannel or long waveform is a spool.SpooledWaveform on disk,
+    written as it is vocoded (Pipeline.vocode), for write_wav to read back in blocks."""
     rate = check_rate_arg(rate)  # refused before any work
     pipe = Pipeline()
     decoded = pipe.read(read_bytes(data))
@@ -191,10 +191,7 @@ def decode_audio(data: bytes | str | os.PathLike, vocoder: str | dict = "auto", 
     if note and on_note:
         on_note(note)
     pipe.vocoder = voc
-    if spool and not resample_now and header.layout != "mono":  # several channels: spooled to disk as vocoded
-        waveform, out_rate = pipe.vocode(decoded, spool=True)
-    else:
-        waveform, out_rate = pipe.vocode(decoded)
+    waveform, out_rate = pipe.vocode(decoded, spool=spool and not resample_now)  # long outputs: spooled to disk as vocoded
     legacy = decoded.legacy
     del decoded  # the features: not needed while resampling
     target = None

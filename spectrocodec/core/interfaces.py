@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 
@@ -248,3 +248,10 @@ class Vocoder(Component):
     def vocode_batch(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Several feature arrays at once (a GPU vocoder batches them); default: one by one."""
         return [self.vocode(f) for f in batch]
+
+    def vocode_pieces(self, features: np.ndarray) -> Iterator[np.ndarray]:
+        """``vocode(features)`` as consecutive pieces, float32 (n_i,), whose concatenation is the
+        waveform: a vocoder that makes long outputs chunk by chunk (griffinlim) yields each part as
+        soon as it is final, so that a caller writing to disk never holds the whole waveform.
+        Default: one piece, ``vocode``'s."""
+        yield self.vocode(features)

@@ -40,18 +40,26 @@ class SpooledWaveform:
     def write_channel(self, channel: int, waveform: np.ndarray) -> None:
         """Store channel ``channel``: float32 (samples,) of exactly ``len(self)`` samples."""
         waveform = np.asarray(waveform, dtype=np.float32)
+        if waveform.shape != (self.shape[0],):
+            raise ValueError(f"channel {channel} of {self.shape[1]}: {waveform.shape} samples, not ({self.shape[0]},)")
+        self.write_piece(channel, 0, waveform)
+
+    def write_piece(self, channel: int, start: int, piece: np.ndarray) -> None:
+        """Store samples [start, start + len(piece)) of channel ``channel`` (pieces written once
+        each, any order), so that a vocoder's output can be written as it comes."""
+        piece = np.asarray(piece, dtype=np.float32)
         length, channels = self.shape
-        if waveform.shape != (length,) or not 0 <= channel < channels:
-            raise ValueError(f"channel {channel} of {channels}: {waveform.shape} samples, not ({length},)")
-        self.file.seek(channel * length * 4)
-        waveform.tofile(self.file)
-        if length:
-            self.peak = max(self.peak, float(np.max(waveform)), float(-np.min(waveform)))
+        if piece.ndim != 1 or not 0 <= channel < channels or start < 0 or start + len(piece) > length:
+            raise ValueError(f"channel {channel} of {channels}: samples [{start}, {start + len(piece)}) of {length}")
+        self.file.seek((channel * length + start) * 4)
+        piece.tofile(self.file)
+        if len(piece):
+            self.peak = max(self.peak, float(np.max(piece)), float(-np.min(piece)))
         # interleaved index i * channels + channel, taken when it is a multiple of step
-        first = next((i for i in range(self.step) if (i * channels + channel) % self.step == 0), None)
-        if first is not None and first < length:
+        first = next((i for i in range(start, start + self.step) if (i * channels + channel) % self.step == 0), None)
+        if first is not None and first < start + len(piece):
             period = self.step // np.gcd(self.step, channels)  # rows between taken samples of this channel
-            self.sample.append(np.abs(waveform[first::period]))
+            self.sample.append(np.abs(piece[first - start :: period]))
 
     def block(self, start: int, stop: int) -> np.ndarray:
         """float32 (stop - start, channels) of samples [start, stop)."""
