@@ -304,20 +304,28 @@ class Pipeline:
         multichannel layout, sample rate in Hz), trimmed to the original duration; lets a caller
         choose the vocoder from the header without decoding twice. Channels are vocoded with
         ``vocode_batch`` in groups of at most VOCODE_BATCH_FRAMES frames (one model, bounded memory);
-        the output is filled group by group. ``spool=True``: a multichannel output, or a mono one
-        longer than VOCODE_BATCH_FRAMES, is a spool.SpooledWaveform on disk, each channel written as
-        soon as it is vocoded (for writers: write_wav reads it back in blocks), so the channels are
-        never all held; channels longer than VOCODE_BATCH_FRAMES are written piece by piece as
-        ``vocoder.vocode_pieces`` makes them (griffinlim: chunk by chunk), so not even one is held."""
+        the output is filled group by group. ``spool=True``: a multichannel output is a
+        spool.SpooledWaveform on disk, each channel written as soon as it is vocoded (for writers:
+        write_wav reads it back in blocks), so the channels are never all held; channels too long
+        to batch two (over VOCODE_BATCH_FRAMES / 2 frames), mono ones included, are written piece
+        by piece as ``vocoder.vocode_pieces`` makes them (griffinlim: chunk by chunk), so not even
+        one is held."""
         extractor = self._extractor_for(decoded.header)
         vocoder = self.vocoder_for(extractor.name)
         header, features = decoded.header, decoded.features
         length = _resampled_length(header, extractor.sample_rate)
+        if spool and features.shape[-2] > VOCODE_BATCH_FRAMES // 2:  # long channels (a batch of one): piece by piece
+            if header.layout == "mono":
+                planes = [(features, [0])]
+            elif header.layout == "copies":  # one plane, each piece written into every channel
+                planes = [(features[0].copy(), range(header.channels))]
+            else:
+                planes = [(plane, [c]) for c, plane in enumerate(features)]
+            out = SpooledWaveform(length, len(planes) if header.layout != "copies" else header.channels)
+            for plane, channels in planes:
+                self._spool_channels(vocoder, plane, out, channels, header, length)
+            return out, extractor.sample_rate  # type: ignore[return-value]
         if header.layout == "mono":
-            if spool and len(features) > VOCODE_BATCH_FRAMES:  # a long mono output: spooled piece by piece too
-                out = SpooledWaveform(length, 1)
-                self._spool_channel(vocoder, features, out, 0, header, length)
-                return out, extractor.sample_rate  # type: ignore[return-value]
             return self._checked(vocoder, vocoder.vocode(features), header, length), extractor.sample_rate
         if header.layout == "copies":  # one plane: vocoded once, repeated
             mono = self._checked(vocoder, vocoder.vocode(features[0].copy()), header, length)
@@ -329,10 +337,6 @@ class Pipeline:
             return np.repeat(mono[:, None], header.channels, axis=1), extractor.sample_rate
         out = SpooledWaveform(length, len(features)) if spool else np.empty((length, len(features)), np.float32)
         group = max(1, VOCODE_BATCH_FRAMES // max(1, features.shape[1]))
-        if spool and group == 1:  # long channels: each written piece by piece as the vocoder makes it
-            for c in range(len(features)):
-                self._spool_channel(vocoder, features[c], out, c, header, length)  # type: ignore[arg-type]
-            return out, extractor.sample_rate  # type: ignore[return-value]
         for start in range(0, len(features), group):
             for c, waveform in enumerate(vocoder.vocode_batch(list(features[start : start + group])), start):
                 waveform = self._checked(vocoder, waveform, header, length)
@@ -343,17 +347,20 @@ class Pipeline:
                 del waveform
         return out, extractor.sample_rate  # type: ignore[return-value]
 
-    def _spool_channel(self, vocoder: Vocoder, features: np.ndarray, out: SpooledWaveform, channel: int,
-                       header: fileformat.Header, length: int) -> None:
-        """vocoder.vocode_pieces(features) into ``out``'s channel, each piece checked and written as
-        it comes, the whole fitted to ``length`` samples (what _checked does to a whole waveform)."""
+    def _spool_channels(self, vocoder: Vocoder, features: np.ndarray, out: SpooledWaveform, channels,
+                        header: fileformat.Header, length: int) -> None:
+        """vocoder.vocode_pieces(features) into each of ``out``'s ``channels``, each piece checked and
+        written as it comes, the whole fitted to ``length`` samples (what _checked does to a whole
+        waveform)."""
         done = 0
         for piece in vocoder.vocode_pieces(features):
             piece = self._checked(vocoder, piece, header, min(len(piece), length - done))
-            out.write_piece(channel, done, piece)
+            for channel in channels:
+                out.write_piece(channel, done, piece)
             done += len(piece)
         if done < length:
-            out.write_piece(channel, done, np.zeros(length - done, np.float32))
+            for channel in channels:
+                out.write_piece(channel, done, np.zeros(length - done, np.float32))
 
     @staticmethod
     def _checked(vocoder: Vocoder, waveform: np.ndarray, header: fileformat.Header, length: int) -> np.ndarray:
