@@ -218,19 +218,20 @@ def istft(spectrum, envelope, ops: Arrays):
     frames = spectrum.shape[0]
     pieces = ops.irfft(spectrum)
     pieces *= ops.tables["window"]
-    pieces = pieces.reshape(frames, QUARTERS, HOP)
-    out = ops.zeros((frames + QUARTERS - 1, HOP))
-    for quarter in range(QUARTERS):
-        out[quarter : quarter + frames] += pieces[:, quarter]
-    return out.reshape(-1)[N_FFT // 2 : N_FFT // 2 + frames * HOP] / envelope
+    return overlap_add(pieces.reshape(frames, QUARTERS, HOP), frames, ops) / envelope
 
 
 def overlap_envelope(frames: int, ops: Arrays):
     """Sum of the squared, hop-shifted windows over the output samples: float32 (frames * 256,), > 0."""
-    squared = (ops.tables["window"] ** 2).reshape(QUARTERS, HOP)
+    return overlap_add((ops.tables["window"] ** 2).reshape(1, QUARTERS, HOP), frames, ops)
+
+
+def overlap_add(pieces, frames: int, ops: Arrays):
+    """Frames cut in quarters, float32 (frames, 4, 256) (or (1, 4, 256): the same frame everywhere),
+    added at their hop-shifted places → the centred output samples, float32 (frames * 256,)."""
     out = ops.zeros((frames + QUARTERS - 1, HOP))
     for quarter in range(QUARTERS):
-        out[quarter : quarter + frames] += squared[quarter]
+        out[quarter : quarter + frames] += pieces[:, quarter]
     return out.reshape(-1)[N_FFT // 2 : N_FFT // 2 + frames * HOP]
 
 
